@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Fails on dependency drift between ebb's Go modules:
+#   1. every module of go.work, built on its own (GOWORK=off), must resolve
+#      each dependency to the same version the workspace resolves it to, so
+#      a service never builds differently alone than in the workspace;
+#   2. every Kubernetes staging module (k8s.io/<name> v0.x.y) is at
+#      ${K8S_VERSION} and sigs.k8s.io/custom-metrics-apiserver at
+#      ${CMA_VERSION};
+#   3. every module declares the same go version;
+#   4. go.mod files are tidy.
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib/init.sh"
+cd "${EBB_ROOT}"
+
+K8S_VERSION="v0.37.2"
+CMA_VERSION="v1.37.0"
+
+status=0
+fail() {
+  echo "verify-deps: $*" >&2
+  status=1
+}
+
+workspace="$(mktemp)"
+trap 'rm -f "${workspace}"' EXIT
+go list -m -f '{{.Path}} {{.Version}}' all | sort -u >"${workspace}"
+
+while read -r path version; do
+  [[ -z "${version}" ]] && continue
+  if [[ "${path}" == k8s.io/* && "${version}" =~ ^v0\.[0-9]+\.[0-9]+$ && "${version}" != "${K8S_VERSION}" ]]; then
+    fail "${path} is ${version} in the workspace; Kubernetes modules must all be ${K8S_VERSION}"
+  fi
+  if [[ "${path}" == sigs.k8s.io/custom-metrics-apiserver && "${version}" != "${CMA_VERSION}" ]]; then
+    fail "${path} is ${version}; it must be ${CMA_VERSION}"
+  fi
+done <"${workspace}"
+
+go_version=""
+for mod in $(ebb::modules); do
+  v="$(GOWORK=off go -C "${mod}" mod edit -json | sed -n 's/^[[:space:]]*"Go": "\(.*\)".*/\1/p')"
+  if [[ -z "${go_version}" ]]; then
+    go_version="${v}"
+  elif [[ "${v}" != "${go_version}" ]]; then
+    fail "${mod}/go.mod says go ${v}, others say go ${go_version}"
+  fi
+
+  # Versions this module resolves on its own that differ from the workspace.
+  drift="$(GOWORK=off go -C "${mod}" list -m -f '{{.Path}} {{.Version}}' all |
+    awk 'NR==FNR { ws[$1] = $2; next } $2 != "" && ($1 in ws) && ws[$1] != $2 { print "  " $1 ": " $2 " alone, " ws[$1] " in the workspace" }' "${workspace}" -)"
+  if [[ -n "${drift}" ]]; then
+    fail "${mod} resolves dependencies differently from the workspace (run 'go work sync'):"$'\n'"${drift}"
+  fi
+
+  if ! GOWORK=off go -C "${mod}" mod tidy -diff >/dev/null 2>&1; then
+    fail "${mod}/go.mod is not tidy: run 'cd ${mod} && GOWORK=off go mod tidy'"
+  fi
+done
+
+if [[ ${status} -ne 0 ]]; then
+  exit 1
+fi
+echo "Dependencies: one version of each across $(ebb::modules | wc -l) modules; Kubernetes ${K8S_VERSION}, custom-metrics-apiserver ${CMA_VERSION}."
