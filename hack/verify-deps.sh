@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fails on dependency drift between ebb's Go modules:
-#   1. every module of go.work, built on its own (GOWORK=off), must resolve
-#      each dependency to the same version the workspace resolves it to, so
-#      a service never builds differently alone than in the workspace;
+#   1. every module of go.work, built on its own (GOWORK=off), must compile
+#      each dependency (its packages and tests' imports) at the same version
+#      the workspace selects, so a service never builds differently alone
+#      than in the workspace, and so all modules share one version of each;
 #   2. every Kubernetes staging module (k8s.io/<name> v0.x.y) is at
 #      ${K8S_VERSION} and sigs.k8s.io/custom-metrics-apiserver at
 #      ${CMA_VERSION};
@@ -22,7 +23,7 @@ fail() {
 }
 
 workspace="$(mktemp)"
-trap 'rm -f "${workspace}"' EXIT
+trap 'rm -f "${workspace}" "${workspace}.mod"' EXIT
 go list -m -f '{{.Path}} {{.Version}}' all | sort -u >"${workspace}"
 
 while read -r path version; do
@@ -44,9 +45,11 @@ for mod in $(ebb::modules); do
     fail "${mod}/go.mod says go ${v}, others say go ${go_version}"
   fi
 
-  # Versions this module resolves on its own that differ from the workspace.
-  drift="$(GOWORK=off go -C "${mod}" list -m -f '{{.Path}} {{.Version}}' all |
-    awk 'NR==FNR { ws[$1] = $2; next } $2 != "" && ($1 in ws) && ws[$1] != $2 { print "  " $1 ": " $2 " alone, " ws[$1] " in the workspace" }' "${workspace}" -)"
+  # Versions of the modules this module compiles, alone and in the workspace.
+  deps_format='{{with .Module}}{{if .Version}}{{.Path}} {{.Version}}{{end}}{{end}}'
+  go -C "${mod}" list -deps -test -f "${deps_format}" ./... | sort -u >"${workspace}.mod"
+  drift="$(GOWORK=off go -C "${mod}" list -deps -test -f "${deps_format}" ./... | sort -u |
+    awk 'NR==FNR { ws[$1] = $2; next } $1 !~ /^github.com\/ebb-autoscaler\/ebb\// && ws[$1] != $2 { print "  " $1 ": " $2 " alone, " (($1 in ws) ? ws[$1] : "absent") " in the workspace" }' "${workspace}.mod" -)"
   if [[ -n "${drift}" ]]; then
     fail "${mod} resolves dependencies differently from the workspace (run 'go work sync'):"$'\n'"${drift}"
   fi
