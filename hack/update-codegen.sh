@@ -41,6 +41,6 @@ echo ">> CRDs"
 CONTROLLER_GEN="$(ebb::tool sigs.k8s.io/controller-tools/cmd/controller-gen)"
 rm -f deploy/crds/keda.sh_*.yaml
 "${CONTROLLER_GEN}" \
-  crd:crdVersions=v1 \
+  crd:crdVersions=v1,generateEmbeddedObjectMeta=true \
   paths=./pkg/apis/... \
   output:crd:artifacts:config=deploy/crds
