@@ -68,9 +68,15 @@ up: ## Start a local cluster with the three services and a demo
 	@echo "The local cluster harness is not built yet, so nothing was started." >&2
 	@exit 1
 
+.PHONY: cluster
+cluster: ## Start the local control plane and cert-manager in the background (kubeconfig: .ebb/kubeconfig)
+	@go build -o $(BIN_DIR)/ebb-cluster ./e2e/cmd/ebb-cluster
+	@$(BIN_DIR)/ebb-cluster up --detach --state-dir .ebb
+
 .PHONY: down
-down: ## Stop the local cluster started by make up
-	@echo "make down: stops the local cluster started by 'make up' and removes its state. No cluster harness exists yet, so there is nothing to stop."
+down: ## Stop the local cluster (make cluster / make up) and remove its state
+	@go build -o $(BIN_DIR)/ebb-cluster ./e2e/cmd/ebb-cluster
+	@$(BIN_DIR)/ebb-cluster down --state-dir .ebb
 
 .PHONY: clean
 clean: ## Remove build output (the tool cache in $(EBB_CACHE) is kept)

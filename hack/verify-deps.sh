@@ -4,9 +4,10 @@
 #      each dependency (its packages and tests' imports) at the same version
 #      the workspace selects, so a service never builds differently alone
 #      than in the workspace, and so all modules share one version of each;
-#   2. every Kubernetes staging module (k8s.io/<name> v0.x.y) is at
-#      ${K8S_VERSION} and sigs.k8s.io/custom-metrics-apiserver at
-#      ${CMA_VERSION};
+#   2. every Kubernetes staging module (k8s.io/<name> v0.x.y) that is
+#      compiled is at ${K8S_VERSION}, and sigs.k8s.io/custom-metrics-apiserver
+#      at ${CMA_VERSION} (modules only present in the graph, never built,
+#      do not count: go mod tidy would drop a pin on them);
 #   3. every module declares the same go version;
 #   4. go.mod files are tidy.
 
@@ -22,19 +23,11 @@ fail() {
   status=1
 }
 
-workspace="$(mktemp)"
-trap 'rm -f "${workspace}" "${workspace}.mod"' EXIT
-go list -m -f '{{.Path}} {{.Version}}' all | sort -u >"${workspace}"
-
-while read -r path version; do
-  [[ -z "${version}" ]] && continue
-  if [[ "${path}" == k8s.io/* && "${version}" =~ ^v0\.[0-9]+\.[0-9]+$ && "${version}" != "${K8S_VERSION}" ]]; then
-    fail "${path} is ${version} in the workspace; Kubernetes modules must all be ${K8S_VERSION}"
-  fi
-  if [[ "${path}" == sigs.k8s.io/custom-metrics-apiserver && "${version}" != "${CMA_VERSION}" ]]; then
-    fail "${path} is ${version}; it must be ${CMA_VERSION}"
-  fi
-done <"${workspace}"
+scratch="$(mktemp -d)"
+trap 'rm -rf "${scratch}"' EXIT
+# Every module (path and version) compiled by any module of the workspace.
+compiled="${scratch}/compiled"
+: >"${compiled}"
 
 go_version=""
 for mod in $(ebb::modules); do
@@ -47,9 +40,10 @@ for mod in $(ebb::modules); do
 
   # Versions of the modules this module compiles, alone and in the workspace.
   deps_format='{{with .Module}}{{if .Version}}{{.Path}} {{.Version}}{{end}}{{end}}'
-  go -C "${mod}" list -deps -test -f "${deps_format}" ./... | sort -u >"${workspace}.mod"
+  go -C "${mod}" list -deps -test -f "${deps_format}" ./... | sort -u >"${scratch}/workspace"
+  cat "${scratch}/workspace" >>"${compiled}"
   drift="$(GOWORK=off go -C "${mod}" list -deps -test -f "${deps_format}" ./... | sort -u |
-    awk 'NR==FNR { ws[$1] = $2; next } $1 !~ /^github.com\/ebb-autoscaler\/ebb\// && ws[$1] != $2 { print "  " $1 ": " $2 " alone, " (($1 in ws) ? ws[$1] : "absent") " in the workspace" }' "${workspace}.mod" -)"
+    awk 'NR==FNR { ws[$1] = $2; next } $1 !~ /^github.com\/ebb-autoscaler\/ebb\// && ws[$1] != $2 { print "  " $1 ": " $2 " alone, " (($1 in ws) ? ws[$1] : "absent") " in the workspace" }' "${scratch}/workspace" -)"
   if [[ -n "${drift}" ]]; then
     fail "${mod} resolves dependencies differently from the workspace (run 'go work sync'):"$'\n'"${drift}"
   fi
@@ -58,6 +52,15 @@ for mod in $(ebb::modules); do
     fail "${mod}/go.mod is not tidy: run 'cd ${mod} && GOWORK=off go mod tidy'"
   fi
 done
+
+while read -r path version; do
+  if [[ "${path}" == k8s.io/* && "${version}" =~ ^v0\.[0-9]+\.[0-9]+$ && "${version}" != "${K8S_VERSION}" ]]; then
+    fail "${path} ${version} is compiled; Kubernetes modules must all be ${K8S_VERSION}"
+  fi
+  if [[ "${path}" == sigs.k8s.io/custom-metrics-apiserver && "${version}" != "${CMA_VERSION}" ]]; then
+    fail "${path} ${version} is compiled; it must be ${CMA_VERSION}"
+  fi
+done < <(sort -u "${compiled}")
 
 if [[ ${status} -ne 0 ]]; then
   exit 1
