@@ -20,6 +20,12 @@ HELM_VERSION="${HELM_VERSION:-v4.3.1}"
 
 bindir() { echo "${EBB_CACHE}/bin/$1-$2"; }
 
+# One build at a time: test binaries of several packages may call this
+# script at once, and they must not write the same files.
+mkdir -p "${EBB_CACHE}/bin"
+exec 9>"${EBB_CACHE}/bin/.build-cluster-bins.lock"
+flock 9
+
 # build_wrapper NAME VERSION REQUIRE_LINES REPLACE_LINES MAIN_DIRS...
 # (with extra -ldflags from WRAPPER_LDFLAGS) and sets WRAPPER_OUT to that
 # directory.
