@@ -1,0 +1,517 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	grpchealth "google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/scale"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/util/flowcontrol"
+	logsapi "k8s.io/component-base/logs/api/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/ebb-autoscaler/ebb/pkg/client/clientset/versioned"
+	kedascheme "github.com/ebb-autoscaler/ebb/pkg/client/clientset/versioned/scheme"
+	kedainformers "github.com/ebb-autoscaler/ebb/pkg/client/informers/externalversions"
+	"github.com/ebb-autoscaler/ebb/pkg/health"
+	"github.com/ebb-autoscaler/ebb/pkg/mtls"
+	"github.com/ebb-autoscaler/ebb/pkg/restmapper"
+	"github.com/ebb-autoscaler/ebb/pkg/tlsfiles"
+	"github.com/ebb-autoscaler/ebb/pkg/version"
+	"github.com/ebb-autoscaler/ebb/services/operator/app/options"
+	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaledobject"
+)
+
+const (
+	// componentName names the operator in events and as the event
+	// reporting controller.
+	componentName = "ebb-operator"
+
+	// informerResync re-delivers every cached object to the controllers
+	// this often, a safety net for a missed or mishandled event. At
+	// 10,000 ScaledObjects a short period would keep the queue full of
+	// no-op syncs, so it is long.
+	informerResync = 10 * time.Hour
+
+	// readHeaderTimeout bounds how long an HTTP client may take to send its
+	// request headers (slowloris).
+	readHeaderTimeout = 10 * time.Second
+	// shutdownTimeout bounds how long each server waits for requests in
+	// flight to finish at shutdown.
+	shutdownTimeout = 10 * time.Second
+
+	// leaderHealthTimeout is how long past the expiry of its own Lease the
+	// leader may go without renewing it before the liveness check fails:
+	// a leader that can neither renew nor notice that it lost the Lease is
+	// stuck, and a restart is the way out.
+	leaderHealthTimeout = 20 * time.Second
+
+	// grpcMaxConnectionAge bounds the life of a gRPC connection, so that a
+	// CA dropped from ca.crt stops being trusted within that time:
+	// established connections are not re-verified after a reload. Clients
+	// reconnect transparently.
+	grpcMaxConnectionAge      = 15 * time.Minute
+	grpcMaxConnectionAgeGrace = 30 * time.Second
+)
+
+// Run validates opts, applies the logging configuration and runs the
+// operator until ctx is done, then shuts down in order: the controllers
+// stop, the Lease is released, the servers drain, the informers stop. It
+// returns an error if the options are invalid, if a client or server
+// cannot be set up, if a server fails, or if leadership is lost, so that
+// the process exits non-zero and a fresh start competes for the Lease.
+func Run(ctx context.Context, opts *options.Options) error {
+	if errs := opts.Validate(); len(errs) > 0 {
+		return fmt.Errorf("invalid options:\n%w", errors.Join(errs...))
+	}
+	// The logging flags are validated above; no feature gate is passed, so
+	// logging features keep their defaults (contextual logging on, JSON
+	// available).
+	if err := logsapi.ValidateAndApply(opts.Logging, nil); err != nil {
+		return fmt.Errorf("applying the logging flags: %w", err)
+	}
+	cfg, err := opts.Config()
+	if err != nil {
+		return err
+	}
+	return run(ctx, cfg)
+}
+
+func run(ctx context.Context, cfg *options.Config) (runErr error) {
+	logger := klog.FromContext(ctx)
+	ctx = klog.NewContext(ctx, logger)
+	logger.Info("Starting ebb-operator", "version", version.Get().String(), "identity", cfg.Identity,
+		"leaderElection", cfg.LeaderElection.Enabled, "watchNamespace", cfg.WatchNamespace)
+
+	// Metrics come first: the workqueue metrics provider must be in place
+	// before the controllers create their queues.
+	reg, err := newRegistry()
+	if err != nil {
+		return fmt.Errorf("registering process metrics: %w", err)
+	}
+	if err := errors.Join(registerWorkqueueMetrics(reg), restmapper.RegisterMetrics(reg)); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	scaledobject.RegisterMetrics(reg)
+
+	// Clients. All of them share one rate limiter, so --kube-api-qps and
+	// --kube-api-burst bound the operator as a whole, not each client.
+	// Leader election gets a client of its own, outside that limiter: a
+	// Lease renewal must never queue behind a burst of HPA writes.
+	workCfg := rest.CopyConfig(cfg.Kube)
+	workCfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(cfg.Kube.QPS, cfg.Kube.Burst)
+	kubeClient, err := kubernetes.NewForConfig(workCfg)
+	if err != nil {
+		return fmt.Errorf("creating the Kubernetes client: %w", err)
+	}
+	kedaClient, err := versioned.NewForConfig(workCfg)
+	if err != nil {
+		return fmt.Errorf("creating the keda.sh client: %w", err)
+	}
+	metadataClient, err := metadata.NewForConfig(workCfg)
+	if err != nil {
+		return fmt.Errorf("creating the metadata client: %w", err)
+	}
+	// A plain, uncached discovery client: the mapper keeps its own cache
+	// and re-discovers through this one.
+	discoveryClient, err := discovery.NewDiscoveryClientForConfig(workCfg)
+	if err != nil {
+		return fmt.Errorf("creating the discovery client: %w", err)
+	}
+	mapper := restmapper.New(discoveryClient, restmapper.WithLogger(logger))
+	scaleClient, err := scale.NewForConfig(workCfg, mapper, dynamic.LegacyAPIPathResolverFunc,
+		scale.NewDiscoveryScaleKindResolver(discoveryClient))
+	if err != nil {
+		return fmt.Errorf("creating the scale client: %w", err)
+	}
+
+	// Informers. Dropping managedFields keeps the caches small at 10,000
+	// ScaledObjects and HPAs: the controllers never read them, and they are
+	// often the largest part of an object.
+	kubeFactory := informers.NewSharedInformerFactoryWithOptions(kubeClient, informerResync,
+		informers.WithNamespace(cfg.WatchNamespace), informers.WithTransform(dropManagedFields))
+	kedaFactory := kedainformers.NewSharedInformerFactoryWithOptions(kedaClient, informerResync,
+		kedainformers.WithNamespace(cfg.WatchNamespace), kedainformers.WithTransform(dropManagedFields))
+	// CustomResourceDefinitions are cluster-scoped and watched for their
+	// names only; see restmapper.WatchCRDs.
+	metadataFactory := metadatainformer.NewSharedInformerFactoryWithOptions(metadataClient, 0,
+		metadatainformer.WithTransform(dropManagedFields))
+	hpaInformer := kubeFactory.Autoscaling().V2().HorizontalPodAutoscalers()
+	soInformer := kedaFactory.Keda().V1alpha1().ScaledObjects()
+
+	// Events go through the events/v1 broadcaster; see eventsV1Recorder.
+	scheme := runtime.NewScheme()
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), kedascheme.AddToScheme(scheme)); err != nil {
+		return fmt.Errorf("building the event scheme: %w", err)
+	}
+	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: kubeClient.EventsV1()})
+	recorder := eventsV1Recorder{rec: broadcaster.NewRecorder(scheme, componentName)}
+	// The informers and the event broadcaster run on backgroundCtx, which
+	// outlives the errgroup: they stop last, once the controllers and the
+	// servers are done with them.
+	backgroundCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() {
+		// Last, on every return path: the informers and the event
+		// broadcaster.
+		stopBackground()
+		kubeFactory.Shutdown()
+		kedaFactory.Shutdown()
+		metadataFactory.Shutdown()
+		broadcaster.Shutdown()
+	}()
+
+	soController := scaledobject.NewController(logger, kubeClient, kedaClient, scaleClient, mapper,
+		soInformer, hpaInformer, recorder)
+
+	crdRegistration, err := restmapper.WatchCRDs(backgroundCtx, metadataFactory, mapper)
+	if err != nil {
+		return err
+	}
+
+	// Leader election.
+	watchdog := leaderelection.NewLeaderHealthzAdaptor(leaderHealthTimeout)
+	var elector *leaderelection.LeaderElector
+	// elected receives the leader's context once this replica is elected;
+	// the context is cancelled when leadership ends.
+	elected := make(chan context.Context, 1)
+	if cfg.LeaderElection.Enabled {
+		elector, err = newElector(cfg, recorder, watchdog, elected, logger)
+		if err != nil {
+			return err
+		}
+	}
+	isLeader := func() bool { return elector == nil || elector.IsLeader() }
+	if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "ebb",
+		Subsystem: "operator",
+		Name:      "leader",
+		Help:      "1 while this replica is the leader and runs the controllers (always 1 with leader election off), else 0.",
+	}, func() float64 {
+		if isLeader() {
+			return 1
+		}
+		return 0
+	})); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+
+	// The mTLS gRPC server.
+	var grpcServer *grpc.Server
+	var grpcHealth *grpchealth.Server
+	var tlsSource *tlsfiles.Source
+	if cfg.GRPCBindAddress != options.Disabled {
+		// Leaf verification rejects a certificate and a CA bundle that do
+		// not belong together, such as a half-applied update: ebb's
+		// certificates are issued by the CA its ca.crt holds.
+		tlsSource, err = tlsfiles.New(cfg.CertDir, tlsfiles.WithLeafVerification(), tlsfiles.WithName("grpc"))
+		if err != nil {
+			return fmt.Errorf("loading the gRPC server certificate from --cert-dir: %w", err)
+		}
+		if err := tlsSource.RegisterMetrics(reg); err != nil {
+			return fmt.Errorf("registering metrics: %w", err)
+		}
+		grpcServer = grpc.NewServer(
+			grpc.Creds(mtls.ServerCredentials(tlsSource, mtls.WithLogger(logger.WithName("grpc")))),
+			grpc.KeepaliveParams(keepalive.ServerParameters{
+				MaxConnectionAge:      grpcMaxConnectionAge,
+				MaxConnectionAgeGrace: grpcMaxConnectionAgeGrace,
+			}),
+		)
+		// Health over the mTLS link, for clients that check the link
+		// itself; kubelet probes use the plaintext health server.
+		grpcHealth = grpchealth.NewServer()
+		healthpb.RegisterHealthServer(grpcServer, grpcHealth)
+		// The MetricsService is registered here.
+	}
+
+	// The plaintext health server for kubelet probes. Readiness: the
+	// caches are synced and this replica is the leader, so that only the
+	// leader, which holds the scalers, receives metric requests.
+	// Liveness: the leader still renews its Lease.
+	healthServer := health.NewServer()
+	healthServer.AddReadiness("informers", func(context.Context) error {
+		if !soController.HasSynced() || !crdRegistration.HasSynced() {
+			return errors.New("informer caches not synced yet")
+		}
+		return nil
+	})
+	if elector != nil {
+		healthServer.AddReadiness("leader-election", func(context.Context) error {
+			if !elector.IsLeader() {
+				if leader := elector.GetLeader(); leader != "" {
+					return fmt.Errorf("not the leader; %s leads", leader)
+				}
+				return errors.New("not the leader; no leader observed yet")
+			}
+			return nil
+		})
+		// The adaptor's Check ignores its request.
+		healthServer.AddLiveness("leader-election", func(context.Context) error { return watchdog.Check(nil) })
+	}
+
+	metricsServer := &http.Server{
+		Handler:           metricsHandler(reg, logger.WithName("metrics")),
+		ReadHeaderTimeout: readHeaderTimeout,
+	}
+
+	// Bind every port before starting anything, so that a port in use
+	// fails the start with a clear error.
+	var grpcLis, healthLis, metricsLis net.Listener
+	var listeners []net.Listener
+	listen := func(name, addr string) (net.Listener, error) {
+		if addr == options.Disabled {
+			return nil, nil
+		}
+		lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("listening for the %s server: %w", name, err)
+		}
+		listeners = append(listeners, lis)
+		return lis, nil
+	}
+	closeListeners := func() {
+		for _, lis := range listeners {
+			_ = lis.Close()
+		}
+	}
+	if grpcLis, err = listen("gRPC", cfg.GRPCBindAddress); err != nil {
+		closeListeners()
+		return err
+	}
+	if healthLis, err = listen("health", cfg.HealthBindAddress); err != nil {
+		closeListeners()
+		return err
+	}
+	if metricsLis, err = listen("metrics", cfg.MetricsBindAddress); err != nil {
+		closeListeners()
+		return err
+	}
+
+	// Start. From here on, one errgroup: the first error cancels gctx and
+	// everything shuts down in order.
+	if err := broadcaster.StartRecordingToSinkWithContext(backgroundCtx); err != nil {
+		closeListeners()
+		return fmt.Errorf("starting the event broadcaster: %w", err)
+	}
+	kubeFactory.StartWithContext(backgroundCtx)
+	kedaFactory.StartWithContext(backgroundCtx)
+	// The metadata factory's interface lacks StartWithContext, which its
+	// implementation has; with it, the informer logs through ctx's logger.
+	if f, ok := metadataFactory.(interface{ StartWithContext(context.Context) }); ok {
+		f.StartWithContext(backgroundCtx)
+	} else {
+		metadataFactory.Start(backgroundCtx.Done())
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	defer func() { logger.Info("Stopped ebb-operator", "err", runErr) }()
+
+	// The controllers: at once without leader election, else once elected,
+	// until gctx is done or leadership ends.
+	controllersDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(controllersDone)
+		runCtx := gctx
+		if elector != nil {
+			logger.Info("Waiting for leadership before starting the controllers", "lease", klog.KRef(cfg.LeaderElection.Namespace, cfg.LeaderElection.ID))
+			select {
+			case <-gctx.Done():
+				return nil
+			case leaderCtx := <-elected:
+				c, cancel := context.WithCancel(leaderCtx)
+				defer cancel()
+				stop := context.AfterFunc(gctx, cancel)
+				defer stop()
+				runCtx = c
+			}
+		}
+		logger.Info("Starting controllers", "workers", cfg.Workers)
+		err := soController.Run(runCtx, cfg.Workers)
+		logger.Info("Controllers stopped")
+		if err != nil && runCtx.Err() == nil {
+			return fmt.Errorf("scaledobject controller: %w", err)
+		}
+		return nil
+	})
+
+	// afterControllers waits until shutdown has begun and the controllers
+	// have stopped: the servers keep answering until then.
+	afterControllers := func() {
+		<-gctx.Done()
+		<-controllersDone
+	}
+
+	if elector != nil {
+		// The elector runs on its own context, cancelled only once the
+		// controllers have stopped, so that the Lease is released
+		// (ReleaseOnCancel) only when nothing acts as leader any more.
+		electorCtx, stopElector := context.WithCancel(context.WithoutCancel(ctx))
+		g.Go(func() error {
+			defer stopElector()
+			go func() {
+				<-controllersDone
+				stopElector()
+			}()
+			elector.Run(electorCtx)
+			if electorCtx.Err() == nil {
+				return errors.New("leader election lost")
+			}
+			return nil
+		})
+	}
+
+	if tlsSource != nil {
+		g.Go(func() error { return tlsSource.Run(gctx) })
+	}
+
+	if grpcLis != nil {
+		g.Go(func() error {
+			logger.Info("Serving gRPC with mutual TLS", "addr", grpcLis.Addr().String())
+			// ErrServerStopped: shutdown came before Serve; the listener
+			// is closed all the same.
+			if err := grpcServer.Serve(grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				return fmt.Errorf("gRPC server: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			afterControllers()
+			grpcHealth.Shutdown()
+			stopped := make(chan struct{})
+			go func() {
+				grpcServer.GracefulStop()
+				close(stopped)
+			}()
+			t := time.NewTimer(shutdownTimeout)
+			defer t.Stop()
+			select {
+			case <-stopped:
+			case <-t.C:
+				logger.Info("gRPC requests still running at the shutdown timeout, closing their connections", "timeout", shutdownTimeout)
+				grpcServer.Stop()
+				<-stopped
+			}
+			return nil
+		})
+	}
+
+	if healthLis != nil {
+		healthCtx, stopHealth := context.WithCancel(context.WithoutCancel(ctx))
+		g.Go(func() error {
+			defer stopHealth()
+			return healthServer.Serve(healthCtx, healthLis)
+		})
+		g.Go(func() error {
+			afterControllers()
+			stopHealth()
+			return nil
+		})
+	}
+
+	if metricsLis != nil {
+		g.Go(func() error {
+			logger.Info("Serving Prometheus metrics", "addr", metricsLis.Addr().String())
+			if err := metricsServer.Serve(metricsLis); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("metrics server: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			afterControllers()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+			defer cancel()
+			if err := metricsServer.Shutdown(sctx); err != nil {
+				_ = metricsServer.Close()
+				return fmt.Errorf("shutting down the metrics server: %w", err)
+			}
+			return nil
+		})
+	}
+
+	return g.Wait()
+}
+
+// newElector builds the Lease-based leader elector. It reports election
+// through elected and its health through watchdog.
+func newElector(cfg *options.Config, recorder resourcelock.EventRecorder, watchdog *leaderelection.HealthzAdaptor,
+	elected chan<- context.Context, logger klog.Logger) (*leaderelection.LeaderElector, error) {
+	le := cfg.LeaderElection
+	leCfg := rest.CopyConfig(cfg.Kube)
+	leCfg.UserAgent += " leader-election"
+	leClient, err := kubernetes.NewForConfig(leCfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the leader election client: %w", err)
+	}
+	lease := klog.KRef(le.Namespace, le.ID)
+	var leading atomic.Bool
+	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock: &resourcelock.LeaseLock{
+			LeaseMeta: metav1.ObjectMeta{Namespace: le.Namespace, Name: le.ID},
+			Client:    leClient.CoordinationV1(),
+			LockConfig: resourcelock.ResourceLockConfig{
+				Identity:      cfg.Identity,
+				EventRecorder: recorder,
+			},
+		},
+		LeaseDuration:   le.LeaseDuration,
+		RenewDeadline:   le.RenewDeadline,
+		RetryPeriod:     le.RetryPeriod,
+		ReleaseOnCancel: true,
+		WatchDog:        watchdog,
+		Name:            le.ID,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(ctx context.Context) {
+				leading.Store(true)
+				logger.Info("Became the leader", "lease", lease, "identity", cfg.Identity)
+				elected <- ctx
+			},
+			OnStoppedLeading: func() {
+				if leading.Load() {
+					logger.Info("No longer the leader", "lease", lease, "identity", cfg.Identity)
+				}
+			},
+			OnNewLeader: func(identity string) {
+				if identity != cfg.Identity {
+					logger.Info("Another replica leads", "lease", lease, "leader", identity)
+				}
+			},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setting up leader election: %w", err)
+	}
+	return elector, nil
+}
+
+// dropManagedFields is an informer transform that removes managedFields
+// before an object enters the cache.
+func dropManagedFields(obj any) (any, error) {
+	if accessor, err := meta.Accessor(obj); err == nil {
+		accessor.SetManagedFields(nil)
+	}
+	return obj, nil
+}

@@ -1,0 +1,48 @@
+package scaledobject
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+
+	"github.com/ebb-autoscaler/ebb/pkg/apis/keda/v1alpha1"
+	"github.com/ebb-autoscaler/ebb/pkg/scalers"
+)
+
+// scalerMetrics builds the HPA metrics of a ScaledObject's triggers from
+// their metadata with the shared scaler parsers.
+type scalerMetrics struct{}
+
+// MetricSpecs returns one HPA metric per trigger, in trigger order.
+func (scalerMetrics) MetricSpecs(_ context.Context, so *v1alpha1.ScaledObject) ([]autoscalingv2.MetricSpec, error) {
+	out := make([]autoscalingv2.MetricSpec, 0, len(so.Spec.Triggers))
+	// With a scaling modifiers formula the triggers feed the formula, and
+	// some scalers' targets become optional, as in KEDA.
+	asMetricSource := so.HasScalingModifiersFormula()
+	for i, t := range so.Spec.Triggers {
+		cfg, _, err := scalers.Parse(scalers.Trigger{
+			Index:            i,
+			Type:             t.Type,
+			Name:             t.Name,
+			Metadata:         t.Metadata,
+			MetricType:       t.MetricType,
+			Namespace:        so.Namespace,
+			ScaledObjectName: so.Name,
+			AsMetricSource:   asMetricSource,
+		})
+		if err != nil {
+			return nil, err
+		}
+		spec, err := cfg.MetricSpec()
+		if errors.Is(err, scalers.ErrMetricSpecFromScaler) {
+			return nil, fmt.Errorf("trigger %d (%s): the operator cannot call external scalers yet", i, t.Type)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, spec)
+	}
+	return out, nil
+}
