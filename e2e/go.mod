@@ -6,6 +6,7 @@ replace github.com/ebb-autoscaler/ebb/pkg => ../pkg
 
 require (
 	github.com/cert-manager/cert-manager v1.21.2
+	github.com/ebb-autoscaler/ebb/pkg v0.0.0
 	k8s.io/api v0.37.2
 	k8s.io/apiextensions-apiserver v0.37.2
 	k8s.io/apimachinery v0.37.2

@@ -46,7 +46,7 @@ func (c *Cluster) StartCertManager(ctx context.Context) error {
 	if c.Bins.CertManager == "" || c.Bins.CertManagerCRDs == "" {
 		return errors.New("no cert-manager binary or CRD directory in Bins (hack/build-cluster-bins.sh reports cert-manager= and cert-manager-crds=)")
 	}
-	if err := c.applyCRDs(ctx, c.Bins.CertManagerCRDs); err != nil {
+	if err := c.ApplyCRDs(ctx, c.Bins.CertManagerCRDs); err != nil {
 		return fmt.Errorf("installing cert-manager's CRDs: %w", err)
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: CertManagerNamespace}}
@@ -80,9 +80,9 @@ func (c *Cluster) StartCertManager(ctx context.Context) error {
 	return nil
 }
 
-// applyCRDs server-side applies every CustomResourceDefinition in the
+// ApplyCRDs server-side applies every CustomResourceDefinition in the
 // *.yaml files of dir and waits until each is Established.
-func (c *Cluster) applyCRDs(ctx context.Context, dir string) error {
+func (c *Cluster) ApplyCRDs(ctx context.Context, dir string) error {
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
 		return err
