@@ -64,8 +64,8 @@ bench: ## Run the benchmark suite and write docs/benchmarks.md
 
 .PHONY: up
 up: ## Start a local cluster with the three services and a demo
-	@echo "make up: starts a local cluster (etcd, kube-apiserver, kube-controller-manager, cert-manager), installs the three charts and a demo ScaledObject."
-	@echo "The local cluster harness is not built yet, so nothing was started." >&2
+	@echo "make up: starts the local cluster (make cluster), installs the three services' Helm charts and a demo ScaledObject."
+	@echo "The charts and two of the services (webhook, metrics-apiserver) are not built yet, so nothing was started; 'make cluster' starts the control plane with cert-manager." >&2
 	@exit 1
 
 .PHONY: cluster
