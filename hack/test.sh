@@ -16,6 +16,9 @@ fi
 
 GOTESTSUM="$(ebb::tool gotest.tools/gotestsum)"
 
+# Scaler tests run against real event sources from Debian's packages.
+bash "${EBB_ROOT}/hack/install-event-sources.sh"
+
 # The e2e tests run a local cluster; build its binaries now (minutes when
 # cold, instant when cached) rather than inside a test's deadline.
 if [[ " $* " == *" ./e2e/"* ]]; then
