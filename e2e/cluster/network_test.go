@@ -20,11 +20,11 @@ import (
 )
 
 // helperEnv selects a helper mode when the test binary is re-executed as a
-// child process (see TestHelperProcess).
+// child process (see TestMain).
 const helperEnv = "EBB_CLUSTER_TEST_HELPER"
 
-// TestHelperProcess is not a test: it is the body of the child processes
-// the tests start by re-executing the test binary with helperEnv set.
+// TestMain runs the tests, or, when helperEnv is set, the body of a child
+// process the tests start by re-executing the test binary:
 //
 //	echo <addr>            echo lines back on a TCP address
 //	dial <addr> <message>  send a line, print the answer
@@ -32,10 +32,10 @@ const helperEnv = "EBB_CLUSTER_TEST_HELPER"
 //	                       answering "hello from ebb"
 //	get <url> <ca file>    print the body of an HTTPS GET
 //	sleep                  do nothing until killed
-func TestHelperProcess(t *testing.T) {
+func TestMain(m *testing.M) {
 	mode := os.Getenv(helperEnv)
 	if mode == "" {
-		t.Skip("helper process for the other tests")
+		os.Exit(m.Run())
 	}
 	args := helperArgs()
 	var err error
@@ -78,7 +78,7 @@ func helperCommand(t *testing.T, args ...string) (string, []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return self, append([]string{"-test.run=^TestHelperProcess$", "--"}, args...)
+	return self, append([]string{"--"}, args...)
 }
 
 func serveEcho(addr string) error {

@@ -126,7 +126,7 @@ func TestPodServesWithProjectedSecret(t *testing.T) {
 	// in place when the Service appears.
 	client, err := c.RunPod(ctx, PodSpec{
 		Namespace: ns, Name: "client", Path: self,
-		Args: []string{"-test.run=^TestHelperProcess$"}, Env: []string{helperEnv + "=sleep"},
+		Args: []string{"--"}, Env: []string{helperEnv + "=sleep"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +159,7 @@ func TestPodServesWithProjectedSecret(t *testing.T) {
 	go func() {
 		pod, err := c.RunPod(ctx, PodSpec{
 			Namespace: ns, Name: svc, ServiceAccount: "web", Path: self,
-			Args:    []string{"-test.run=^TestHelperProcess$", "--", ":8443", tlsDir},
+			Args:    []string{"--", ":8443", tlsDir},
 			Env:     []string{helperEnv + "=https"},
 			Secrets: []SecretVolume{{SecretName: "web-tls", Dir: tlsDir}},
 			Ports:   []corev1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromInt32(8443)}},
