@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/scale"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -34,16 +35,21 @@ import (
 	logsapi "k8s.io/component-base/logs/api/v1"
 	"k8s.io/klog/v2"
 
+	kedav1alpha1 "github.com/ebb-autoscaler/ebb/pkg/apis/keda/v1alpha1"
 	"github.com/ebb-autoscaler/ebb/pkg/client/clientset/versioned"
 	kedascheme "github.com/ebb-autoscaler/ebb/pkg/client/clientset/versioned/scheme"
 	kedainformers "github.com/ebb-autoscaler/ebb/pkg/client/informers/externalversions"
 	"github.com/ebb-autoscaler/ebb/pkg/health"
 	"github.com/ebb-autoscaler/ebb/pkg/mtls"
 	"github.com/ebb-autoscaler/ebb/pkg/restmapper"
+	"github.com/ebb-autoscaler/ebb/pkg/rpc/metricsv1"
 	"github.com/ebb-autoscaler/ebb/pkg/tlsfiles"
 	"github.com/ebb-autoscaler/ebb/pkg/version"
 	"github.com/ebb-autoscaler/ebb/services/operator/app/options"
+	"github.com/ebb-autoscaler/ebb/services/operator/internal/metricsserver"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaledobject"
+	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaler"
+	"github.com/ebb-autoscaler/ebb/services/operator/internal/triggers"
 )
 
 const (
@@ -245,7 +251,40 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 		// itself; kubelet probes use the plaintext health server.
 		grpcHealth = grpchealth.NewServer()
 		healthpb.RegisterHealthServer(grpcServer, grpcHealth)
-		// The MetricsService is registered here.
+		// The MetricsService: the leader answers the metrics-apiserver by
+		// polling the trigger's live scaler; a standby or a replica whose
+		// caches are not synced answers Unavailable, so the client retries
+		// elsewhere.
+		triggerCache := triggers.NewCache(scaler.Deps{Logger: logger.WithName("scaler")})
+		defer triggerCache.Close()
+		metricsServer := metricsserver.New(soInformer.Lister(), triggerCache, func() error {
+			if !soController.HasSynced() {
+				return errors.New("the operator's caches are not synced yet")
+			}
+			if !isLeader() {
+				return errors.New("this operator replica is not the leader")
+			}
+			return nil
+		})
+		if err := metricsserver.RegisterMetrics(reg); err != nil {
+			return fmt.Errorf("registering metrics: %w", err)
+		}
+		metricsv1.RegisterMetricsServiceServer(grpcServer, metricsServer)
+		// A deleted ScaledObject's scalers are closed at once, so their
+		// connections to event sources do not outlive it.
+		if _, err := soInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+			DeleteFunc: func(obj interface{}) {
+				if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+					obj = tombstone.Obj
+				}
+				if so, ok := obj.(*kedav1alpha1.ScaledObject); ok {
+					triggerCache.Forget(cache.NewObjectName(so.Namespace, so.Name))
+					metricsServer.Forget(so.UID)
+				}
+			},
+		}); err != nil {
+			return fmt.Errorf("watching ScaledObject deletions: %w", err)
+		}
 	}
 
 	// The plaintext health server for kubelet probes. Readiness: the

@@ -1,0 +1,241 @@
+package metricsserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/ebb-autoscaler/ebb/pkg/apis/keda/v1alpha1"
+	kedalisters "github.com/ebb-autoscaler/ebb/pkg/client/listers/keda/v1alpha1"
+	"github.com/ebb-autoscaler/ebb/pkg/rpc/metricsv1"
+	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaler"
+	"github.com/ebb-autoscaler/ebb/services/operator/internal/triggers"
+)
+
+// DefaultPollTimeout bounds one poll of a trigger's source, whatever the
+// caller's deadline.
+const DefaultPollTimeout = 5 * time.Second
+
+// ReplicasFunc reports the scale target's current replica count (its
+// /scale spec.replicas) and its ready pods, from informers. The fallback
+// needs them for the currentReplicas* behaviors and for Value targets.
+type ReplicasFunc func(ctx context.Context, so *v1alpha1.ScaledObject) (current, ready int32, err error)
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithPollTimeout sets the bound of one poll (DefaultPollTimeout).
+func WithPollTimeout(d time.Duration) Option { return func(s *Server) { s.pollTimeout = d } }
+
+// WithClock sets the clock that stamps values.
+func WithClock(c clock.PassiveClock) Option { return func(s *Server) { s.clock = c } }
+
+// WithReplicas sets where the fallback reads the target's replica counts.
+// Without it, fallbacks that need them (behaviors other than static, and
+// Value targets) do not apply and the scaler's error is returned.
+func WithReplicas(f ReplicasFunc) Option { return func(s *Server) { s.replicas = f } }
+
+// Server serves ebb.metrics.v1.MetricsService from the operator's state.
+// It is safe for concurrent use.
+type Server struct {
+	metricsv1.UnimplementedMetricsServiceServer
+
+	lister      kedalisters.ScaledObjectLister
+	triggers    *triggers.Cache
+	ready       func() error
+	pollTimeout time.Duration
+	clock       clock.PassiveClock
+	replicas    ReplicasFunc
+
+	mu sync.Mutex
+	// failures counts consecutive failed reads per ScaledObject UID and
+	// external metric name (the keys of status.health, as in KEDA).
+	failures map[types.UID]map[string]int32
+}
+
+// New returns a Server that finds ScaledObjects with lister and reads their
+// triggers through cache. ready reports why the operator cannot answer yet
+// (caches not synced, not the leader); nil means it can.
+func New(lister kedalisters.ScaledObjectLister, cache *triggers.Cache, ready func() error, opts ...Option) *Server {
+	s := &Server{
+		lister:      lister,
+		triggers:    cache,
+		ready:       ready,
+		pollTimeout: DefaultPollTimeout,
+		clock:       clock.RealClock{},
+		failures:    map[types.UID]map[string]int32{},
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// GetMetrics returns the current value of one external metric of one
+// ScaledObject. Errors carry the codes documented in metrics.proto.
+func (s *Server) GetMetrics(ctx context.Context, req *metricsv1.GetMetricsRequest) (*metricsv1.GetMetricsResponse, error) {
+	start := s.clock.Now()
+	resp, err := s.getMetrics(ctx, req)
+	requests.WithLabelValues(status.Code(err).String()).Inc()
+	requestDuration.Observe(s.clock.Since(start).Seconds())
+	return resp, err
+}
+
+func (s *Server) getMetrics(ctx context.Context, req *metricsv1.GetMetricsRequest) (*metricsv1.GetMetricsResponse, error) {
+	if err := validate(req); err != nil {
+		return nil, err
+	}
+	if s.ready != nil {
+		if err := s.ready(); err != nil {
+			return nil, status.Errorf(codes.Unavailable, "the operator cannot serve metrics yet: %v", err)
+		}
+	}
+	ref := req.GetNamespace() + "/" + req.GetScaledObjectName()
+	so, err := s.lister.ScaledObjects(req.GetNamespace()).Get(req.GetScaledObjectName())
+	if apierrors.IsNotFound(err) {
+		return nil, status.Errorf(codes.NotFound, "ScaledObject %s not found", ref)
+	}
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "reading ScaledObject %s: %v", ref, err)
+	}
+
+	if req.GetMetricName() == v1alpha1.CompositeMetricName && so.HasScalingModifiersFormula() {
+		// Evaluating the formula needs an expression engine the operator
+		// module does not carry yet.
+		return nil, status.Errorf(codes.Unimplemented, "ScaledObject %s: the scaling modifiers formula (metric %s) is not evaluated by this operator yet", ref, v1alpha1.CompositeMetricName)
+	}
+
+	trs, err := s.triggers.Scalers(so)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "ScaledObject %s: %v", ref, err)
+	}
+	tr, ok := findTrigger(trs, req.GetMetricName())
+	if !ok {
+		return nil, status.Error(codes.NotFound, notFoundMessage(ref, req.GetMetricName(), trs))
+	}
+	if tr.Scaler == nil {
+		code := codes.FailedPrecondition
+		if errors.Is(tr.Err, scaler.ErrNotImplemented) {
+			code = codes.Unimplemented
+		}
+		return nil, status.Errorf(code, "trigger %d (%s) of %s: %v", tr.Index, tr.Type, ref, tr.Err)
+	}
+
+	pollCtx, cancel := context.WithTimeout(ctx, s.pollTimeout)
+	reading, err := tr.Scaler.Poll(pollCtx)
+	cancel()
+	if err == nil {
+		s.recordSuccess(so.UID, tr.MetricName)
+		return s.response(req.GetMetricName(), metricsv1.QuantityToProto(reading.Value)), nil
+	}
+
+	// The caller gave up: not the source's fault, not a failure to count.
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return nil, status.FromContextError(ctxErr).Err()
+	}
+
+	scalerErrors.WithLabelValues(tr.Type).Inc()
+	failures := s.recordFailure(so.UID, tr.MetricName)
+	logger := klog.FromContext(ctx)
+	if q, ok, why := s.fallbackValue(ctx, so, tr, failures); ok {
+		fallbacks.WithLabelValues(tr.Type).Inc()
+		logger.V(2).Info("Serving the fallback value", "scaledObject", klog.KObj(so), "metricName", tr.MetricName, "failures", failures, "value", q.String(), "err", err)
+		return s.response(req.GetMetricName(), metricsv1.QuantityToProto(q)), nil
+	} else if why != "" {
+		logger.V(2).Info("Fallback does not apply", "scaledObject", klog.KObj(so), "metricName", tr.MetricName, "reason", why)
+	}
+	return nil, status.Errorf(pollErrorCode(err), "trigger %d (%s) of %s: %v", tr.Index, tr.Type, ref, err)
+}
+
+func (s *Server) response(metricName string, q *metricsv1.Quantity) *metricsv1.GetMetricsResponse {
+	return &metricsv1.GetMetricsResponse{Values: []*metricsv1.MetricValue{{
+		MetricName: metricName,
+		Timestamp:  timestamppb.New(s.clock.Now()),
+		Value:      q,
+	}}}
+}
+
+// validate checks the request's fields; the error is InvalidArgument.
+func validate(req *metricsv1.GetMetricsRequest) error {
+	var missing []string
+	if req.GetNamespace() == "" {
+		missing = append(missing, "namespace")
+	}
+	if req.GetScaledObjectName() == "" {
+		missing = append(missing, "scaled_object_name")
+	}
+	if req.GetMetricName() == "" {
+		missing = append(missing, "metric_name")
+	}
+	if len(missing) > 0 {
+		return status.Errorf(codes.InvalidArgument, "required fields are empty: %s", strings.Join(missing, ", "))
+	}
+	sel, err := labels.Parse(req.GetLabelSelector())
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "label_selector %q does not parse: %v", req.GetLabelSelector(), err)
+	}
+	reqs, _ := sel.Requirements()
+	named := labels.Set{v1alpha1.ScaledObjectNameLabel: req.GetScaledObjectName()}
+	for _, r := range reqs {
+		if r.Key() == v1alpha1.ScaledObjectNameLabel && !r.Matches(named) {
+			return status.Errorf(codes.InvalidArgument, "label_selector %q does not select ScaledObject %q", req.GetLabelSelector(), req.GetScaledObjectName())
+		}
+	}
+	return nil
+}
+
+func findTrigger(trs []triggers.Trigger, metricName string) (triggers.Trigger, bool) {
+	for _, t := range trs {
+		if t.MetricName != "" && t.MetricName == metricName {
+			return t, true
+		}
+	}
+	return triggers.Trigger{}, false
+}
+
+func notFoundMessage(ref, metricName string, trs []triggers.Trigger) string {
+	var names []string
+	for _, t := range trs {
+		if t.MetricName != "" {
+			names = append(names, t.MetricName)
+		}
+	}
+	if len(names) == 0 {
+		return fmt.Sprintf("ScaledObject %s has no metric %q: it has no external metrics", ref, metricName)
+	}
+	return fmt.Sprintf("ScaledObject %s has no metric %q; its metrics are: %s", ref, metricName, strings.Join(names, ", "))
+}
+
+// pollErrorCode maps a scaler's Poll error onto the service's codes. Every
+// failure of the event source (unreachable, timed out, or answering with an
+// error or an unreadable body) is UNAVAILABLE: retryable, and what the
+// fallback replaces. A settings problem is FAILED_PRECONDITION, a missing
+// feature UNIMPLEMENTED; the metrics-apiserver answers 500 for both.
+func pollErrorCode(err error) codes.Code {
+	switch {
+	case errors.Is(err, scaler.ErrUnreachable), errors.Is(err, scaler.ErrBadResponse):
+		return codes.Unavailable
+	case errors.Is(err, scaler.ErrClosed):
+		// The ScaledObject changed during the call; a retry uses the new
+		// scaler.
+		return codes.Unavailable
+	case errors.Is(err, scaler.ErrInvalidConfig):
+		return codes.FailedPrecondition
+	case errors.Is(err, scaler.ErrNotImplemented):
+		return codes.Unimplemented
+	default:
+		return codes.Internal
+	}
+}

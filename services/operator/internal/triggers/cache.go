@@ -1,0 +1,245 @@
+package triggers
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/ebb-autoscaler/ebb/pkg/apis/keda/v1alpha1"
+	"github.com/ebb-autoscaler/ebb/pkg/scalers"
+	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaler"
+)
+
+// ErrClosed is returned by Scalers after Close.
+var ErrClosed = errors.New("trigger cache closed")
+
+// Trigger is one trigger of a ScaledObject with its live scaler.
+type Trigger struct {
+	// Index is the trigger's position in spec.triggers.
+	Index int
+	// Type and Name are the trigger's type and (optional) name.
+	Type, Name string
+	// MetricName is the trigger's external metric name (s<i>-...); empty
+	// for cpu and memory triggers, for external scalers (whose metric name
+	// comes from the scaler) and when the trigger could not be parsed.
+	MetricName string
+	// Config is the parsed trigger; nil when parsing failed (see Err).
+	Config scalers.Config
+	// Scaler reads the trigger's event source. It is nil for cpu and memory
+	// triggers (the HPA reads Resource metrics itself) and when the
+	// scaler could not be built (see Err). It is owned by the Cache: callers
+	// must not close it.
+	Scaler scaler.Scaler
+	// MetricSpec is the trigger's HPA metric, without the External
+	// metric's selector; zero when it could not be built.
+	MetricSpec autoscalingv2.MetricSpec
+	// Err is why Config or Scaler is missing for a trigger that needs one:
+	// a metadata error from scalers.Parse, an error wrapping
+	// scaler.ErrNotImplemented for types ebb has no scaler for yet, and the
+	// like. Other triggers of the ScaledObject are unaffected.
+	Err error
+}
+
+// Resolver turns trigger index of so into the input of scalers.Parse,
+// resolving <key>FromEnv values and the trigger's authentication. The
+// result's secrets are never logged.
+type Resolver func(so *v1alpha1.ScaledObject, index int) (scalers.Trigger, error)
+
+// Option configures a Cache.
+type Option func(*Cache)
+
+// WithResolver sets how triggers are resolved before parsing. The default
+// uses the trigger's metadata as written, without authentication.
+func WithResolver(r Resolver) Option {
+	return func(c *Cache) { c.resolve = r }
+}
+
+// WithScalerConstructor replaces scaler.New, for tests of the cache's
+// users.
+func WithScalerConstructor(f func(scalers.Config, scaler.Deps) (scaler.Scaler, error)) Option {
+	return func(c *Cache) { c.newScaler = f }
+}
+
+// Cache holds the live scalers of each ScaledObject, keyed by namespace and
+// name. It is safe for concurrent use. Scalers are built outside the cache
+// lock, so one ScaledObject's build never blocks readers of another, and
+// concurrent first calls for one ScaledObject generation build once.
+type Cache struct {
+	deps      scaler.Deps
+	resolve   Resolver
+	newScaler func(scalers.Config, scaler.Deps) (scaler.Scaler, error)
+
+	mu      sync.Mutex
+	entries map[cache.ObjectName]*entry
+	closed  bool
+}
+
+// entry is the scalers of one ScaledObject generation. triggers is written
+// once, before ready is closed, and only read after.
+type entry struct {
+	uid        types.UID
+	generation int64
+	ready      chan struct{}
+	triggers   []Trigger
+}
+
+// NewCache returns an empty Cache whose scalers get deps.
+func NewCache(deps scaler.Deps, opts ...Option) *Cache {
+	c := &Cache{
+		deps:      deps,
+		resolve:   DefaultResolver,
+		newScaler: scaler.New,
+		entries:   map[cache.ObjectName]*entry{},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// DefaultResolver builds the scalers.Trigger of trigger index of so from
+// its metadata as written, as the ScaledObject controller does for the HPA.
+// It resolves no authentication.
+func DefaultResolver(so *v1alpha1.ScaledObject, index int) (scalers.Trigger, error) {
+	if index < 0 || index >= len(so.Spec.Triggers) {
+		return scalers.Trigger{}, fmt.Errorf("no trigger %d", index)
+	}
+	t := so.Spec.Triggers[index]
+	return scalers.Trigger{
+		Index:            index,
+		Type:             t.Type,
+		Name:             t.Name,
+		Metadata:         t.Metadata,
+		MetricType:       t.MetricType,
+		Namespace:        so.Namespace,
+		ScaledObjectName: so.Name,
+		AsMetricSource:   so.HasScalingModifiersFormula(),
+	}, nil
+}
+
+// Scalers returns the triggers of so, in trigger order, with their scalers.
+// They are built on the first call for a ScaledObject generation (UID and
+// metadata.generation) and reused after; a newer generation (or a new UID
+// under the same name) replaces them, and the old scalers are closed. A
+// call with an older generation than the cached one gets the cached, newer
+// triggers. Per-trigger build failures are in Trigger.Err; the error is
+// non-nil only after Close. The returned slice is shared: do not modify it.
+func (c *Cache) Scalers(so *v1alpha1.ScaledObject) ([]Trigger, error) {
+	key := cache.ObjectName{Namespace: so.Namespace, Name: so.Name}
+
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	e := c.entries[key]
+	if e != nil && e.uid == so.UID && e.generation >= so.Generation {
+		c.mu.Unlock()
+		<-e.ready
+		return e.triggers, nil
+	}
+	old := e
+	e = &entry{uid: so.UID, generation: so.Generation, ready: make(chan struct{})}
+	c.entries[key] = e
+	c.mu.Unlock()
+
+	// Build outside the lock; others asking for this generation wait on
+	// ready, others asking for other keys are not held up.
+	e.triggers = c.build(so)
+	close(e.ready)
+	if old != nil {
+		closeEntry(old)
+	}
+	return e.triggers, nil
+}
+
+// build makes the triggers of so. scaler.New does no I/O, so this is fast.
+func (c *Cache) build(so *v1alpha1.ScaledObject) []Trigger {
+	out := make([]Trigger, len(so.Spec.Triggers))
+	for i, st := range so.Spec.Triggers {
+		t := &out[i]
+		t.Index, t.Type, t.Name = i, st.Type, st.Name
+
+		in, err := c.resolve(so, i)
+		if err != nil {
+			t.Err = fmt.Errorf("trigger %d (%s): %w", i, st.Type, err)
+			continue
+		}
+		cfg, _, err := scalers.Parse(in)
+		if err != nil {
+			t.Err = err
+			continue
+		}
+		t.Config = cfg
+
+		spec, specErr := cfg.MetricSpec()
+		if specErr == nil {
+			t.MetricSpec = spec
+			if spec.External != nil {
+				t.MetricName = spec.External.Metric.Name
+			}
+		}
+		if _, ok := cfg.(*scalers.CPUMemoryConfig); ok {
+			// The HPA reads Resource metrics itself: no scaler.
+			t.Err = specErr
+			continue
+		}
+		s, err := c.newScaler(cfg, c.deps)
+		switch {
+		case err != nil:
+			t.Err = err
+		case specErr != nil && !errors.Is(specErr, scalers.ErrMetricSpecFromScaler):
+			t.Err = specErr
+			_ = s.Close()
+		default:
+			t.Scaler = s
+		}
+	}
+	return out
+}
+
+// closeEntry waits for e's build to finish and closes its scalers.
+func closeEntry(e *entry) {
+	<-e.ready
+	for _, t := range e.triggers {
+		if t.Scaler != nil {
+			_ = t.Scaler.Close()
+		}
+	}
+}
+
+// Forget closes and drops the scalers of the ScaledObject key, for when it
+// is deleted.
+func (c *Cache) Forget(key cache.ObjectName) {
+	c.mu.Lock()
+	e := c.entries[key]
+	delete(c.entries, key)
+	c.mu.Unlock()
+	if e != nil {
+		closeEntry(e)
+	}
+}
+
+// Close closes every scaler and makes later Scalers calls fail with
+// ErrClosed. It is idempotent.
+func (c *Cache) Close() {
+	c.mu.Lock()
+	entries := c.entries
+	c.entries = map[cache.ObjectName]*entry{}
+	c.closed = true
+	c.mu.Unlock()
+	for _, e := range entries {
+		closeEntry(e)
+	}
+}
+
+// Len returns the number of ScaledObjects with cached scalers.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
