@@ -9,29 +9,23 @@ import (
 
 	"github.com/ebb-autoscaler/ebb/pkg/apis/keda/v1alpha1"
 	"github.com/ebb-autoscaler/ebb/pkg/scalers"
+	"github.com/ebb-autoscaler/ebb/services/operator/internal/triggers"
 )
 
 // scalerMetrics builds the HPA metrics of a ScaledObject's triggers from
-// their metadata with the shared scaler parsers.
+// their metadata with the shared scaler parsers, resolving each trigger as
+// the MetricsService's scaler cache does.
 type scalerMetrics struct{}
 
 // MetricSpecs returns one HPA metric per trigger, in trigger order.
 func (scalerMetrics) MetricSpecs(_ context.Context, so *v1alpha1.ScaledObject) ([]autoscalingv2.MetricSpec, error) {
 	out := make([]autoscalingv2.MetricSpec, 0, len(so.Spec.Triggers))
-	// With a scaling modifiers formula the triggers feed the formula, and
-	// some scalers' targets become optional, as in KEDA.
-	asMetricSource := so.HasScalingModifiersFormula()
 	for i, t := range so.Spec.Triggers {
-		cfg, _, err := scalers.Parse(scalers.Trigger{
-			Index:            i,
-			Type:             t.Type,
-			Name:             t.Name,
-			Metadata:         t.Metadata,
-			MetricType:       t.MetricType,
-			Namespace:        so.Namespace,
-			ScaledObjectName: so.Name,
-			AsMetricSource:   asMetricSource,
-		})
+		trigger, err := triggers.DefaultResolver(so, i)
+		if err != nil {
+			return nil, err
+		}
+		cfg, _, err := scalers.Parse(trigger)
 		if err != nil {
 			return nil, err
 		}

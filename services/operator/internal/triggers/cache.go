@@ -102,7 +102,8 @@ func NewCache(deps scaler.Deps, opts ...Option) *Cache {
 }
 
 // DefaultResolver builds the scalers.Trigger of trigger index of so from
-// its metadata as written, as the ScaledObject controller does for the HPA.
+// its metadata as written. The ScaledObject controller builds the HPA's
+// metrics from the same triggers.
 // It resolves no authentication.
 func DefaultResolver(so *v1alpha1.ScaledObject, index int) (scalers.Trigger, error) {
 	if index < 0 || index >= len(so.Spec.Triggers) {
