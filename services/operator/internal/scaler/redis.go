@@ -56,57 +56,38 @@ func newRedis(c *scalers.RedisConfig, _ Deps) (*redisScaler, error) {
 			return nil, err
 		}
 	}
+	// One set of options for the three modes: a plain client on the first
+	// address, a cluster client (even with one address), or a client of
+	// the master the sentinels name.
+	opts := &redis.UniversalOptions{
+		Addrs:           conn.Addresses,
+		Username:        conn.Username,
+		Password:        string(conn.Password),
+		DB:              int(c.DatabaseIndex),
+		TLSConfig:       tlsConfig,
+		PoolSize:        redisPoolSize,
+		DialTimeout:     redisDialTimeout,
+		ReadTimeout:     redisReadTimeout,
+		WriteTimeout:    redisWriteTimeout,
+		MaxRetries:      redisMaxRetries,
+		DisableIdentity: true,
+	}
 	switch conn.Mode {
 	case scalers.RedisStandalone, "":
-		s.client = redis.NewClient(&redis.Options{
-			Addr:            conn.Addresses[0],
-			Username:        conn.Username,
-			Password:        string(conn.Password),
-			DB:              int(c.DatabaseIndex),
-			TLSConfig:       tlsConfig,
-			PoolSize:        redisPoolSize,
-			DialTimeout:     redisDialTimeout,
-			ReadTimeout:     redisReadTimeout,
-			WriteTimeout:    redisWriteTimeout,
-			MaxRetries:      redisMaxRetries,
-			DisableIdentity: true,
-		})
+		opts.Addrs = conn.Addresses[:1]
 	case scalers.RedisCluster:
-		s.client = redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:           conn.Addresses,
-			Username:        conn.Username,
-			Password:        string(conn.Password),
-			TLSConfig:       tlsConfig,
-			PoolSize:        redisPoolSize,
-			DialTimeout:     redisDialTimeout,
-			ReadTimeout:     redisReadTimeout,
-			WriteTimeout:    redisWriteTimeout,
-			MaxRetries:      redisMaxRetries,
-			DisableIdentity: true,
-		})
+		opts.IsClusterMode = true
 	case scalers.RedisSentinel:
 		if conn.SentinelMaster == "" {
 			return nil, s.errorf(ErrInvalidConfig, "sentinelMaster is required")
 		}
-		s.client = redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName:       conn.SentinelMaster,
-			SentinelAddrs:    conn.Addresses,
-			SentinelUsername: conn.SentinelUsername,
-			SentinelPassword: string(conn.SentinelPassword),
-			Username:         conn.Username,
-			Password:         string(conn.Password),
-			DB:               int(c.DatabaseIndex),
-			TLSConfig:        tlsConfig,
-			PoolSize:         redisPoolSize,
-			DialTimeout:      redisDialTimeout,
-			ReadTimeout:      redisReadTimeout,
-			WriteTimeout:     redisWriteTimeout,
-			MaxRetries:       redisMaxRetries,
-			DisableIdentity:  true,
-		})
+		opts.MasterName = conn.SentinelMaster
+		opts.SentinelUsername = conn.SentinelUsername
+		opts.SentinelPassword = string(conn.SentinelPassword)
 	default:
 		return nil, s.errorf(ErrInvalidConfig, "unknown connection mode %q", conn.Mode)
 	}
+	s.client = redis.NewUniversalClient(opts)
 	return s, nil
 }
 
