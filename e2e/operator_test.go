@@ -57,8 +57,10 @@ func operatorRBAC() (*rbacv1.ClusterRole, *rbacv1.Role) {
 }
 
 // startOperator installs ebb's CRDs and the operator's RBAC, builds the
-// operator and runs it as a pod with its own ServiceAccount.
-func startOperator(ctx context.Context, t *testing.T, c *cluster.Cluster) *cluster.Pod {
+// operator and runs it as a pod with its own ServiceAccount. With
+// certSecret, the pod gets that cert-manager Secret as its --cert-dir and
+// serves the MetricsService on :9443; without it, gRPC is off.
+func startOperator(ctx context.Context, t *testing.T, c *cluster.Cluster, certSecret string) *cluster.Pod {
 	t.Helper()
 	root, err := cluster.RepoRoot()
 	if err != nil {
@@ -105,21 +107,28 @@ func startOperator(ctx context.Context, t *testing.T, c *cluster.Cluster) *clust
 		return err
 	})
 
-	pod, err := c.RunPod(ctx, cluster.PodSpec{
+	spec := cluster.PodSpec{
 		Namespace:      operatorNamespace,
 		Name:           "ebb-operator",
 		ServiceAccount: operatorAccount,
 		Path:           bin,
 		Args: []string{
 			"--leader-elect-namespace=" + operatorNamespace,
-			// The MetricsService is not served yet; no certificates needed.
-			"--grpc-bind-address=0",
 			"--health-bind-address=:8081",
 			"--metrics-bind-address=:8080",
 			"--v=2",
 		},
 		Ports: []corev1.ServicePort{{Name: "health", Port: 8081, TargetPort: intstr.FromInt32(8081)}},
-	})
+	}
+	if certSecret == "" {
+		spec.Args = append(spec.Args, "--grpc-bind-address=0")
+	} else {
+		certDir := filepath.Join(t.TempDir(), "certs")
+		spec.Args = append(spec.Args, "--grpc-bind-address=:9443", "--cert-dir="+certDir)
+		spec.Secrets = []cluster.SecretVolume{{SecretName: certSecret, Dir: certDir}}
+		spec.Ports = append(spec.Ports, corev1.ServicePort{Name: "grpc", Port: 9443, TargetPort: intstr.FromInt32(9443)})
+	}
+	pod, err := c.RunPod(ctx, spec)
 	if err != nil {
 		t.Fatalf("Running the operator: %v", err)
 	}
@@ -143,7 +152,7 @@ func TestOperatorHPAOwnership(t *testing.T) {
 			t.Errorf("Stopping the cluster: %v", err)
 		}
 	})
-	startOperator(ctx, t, c)
+	startOperator(ctx, t, c, "")
 	keda, err := kedaclient.NewForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -261,7 +270,7 @@ func TestOperatorCRDInstalledLater(t *testing.T) {
 			t.Errorf("Stopping the cluster: %v", err)
 		}
 	})
-	startOperator(ctx, t, c)
+	startOperator(ctx, t, c, "")
 	keda, err := kedaclient.NewForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)
