@@ -34,6 +34,7 @@ import (
 	"k8s.io/client-go/util/flowcontrol"
 	logsapi "k8s.io/component-base/logs/api/v1"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	kedav1alpha1 "github.com/ebb-autoscaler/ebb/pkg/apis/keda/v1alpha1"
 	"github.com/ebb-autoscaler/ebb/pkg/client/clientset/versioned"
@@ -47,7 +48,9 @@ import (
 	"github.com/ebb-autoscaler/ebb/pkg/version"
 	"github.com/ebb-autoscaler/ebb/services/operator/app/options"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/metricsserver"
+	"github.com/ebb-autoscaler/ebb/services/operator/internal/poller"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaledobject"
+	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaleloop"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaler"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/triggers"
 )
@@ -193,6 +196,18 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	soController := scaledobject.NewController(logger, kubeClient, kedaClient, scaleClient, mapper,
 		soInformer, hpaInformer, recorder)
 
+	// The triggers' live scalers, shared by the scale loop and the
+	// MetricsService, and the scale loop, which takes targets to and from
+	// zero and tells the controller when a ScaledObject's activity changes.
+	triggerCache := triggers.NewCache(scaler.Deps{Logger: logger.WithName("scaler")})
+	defer triggerCache.Close()
+	loop := scaleloop.New(soInformer.Lister(), triggerCache, scaleloop.ScaleReplicas{Client: scaleClient}, recorder,
+		soController.Enqueue, clock.RealClock{}, poller.WithLogger(logger.WithName("scaleloop")))
+	if err := loop.Poller().RegisterMetrics(reg); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	soController.SetScaleLoop(loop)
+
 	crdRegistration, err := restmapper.WatchCRDs(backgroundCtx, metadataFactory, mapper)
 	if err != nil {
 		return err
@@ -255,8 +270,6 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 		// polling the trigger's live scaler; a standby or a replica whose
 		// caches are not synced answers Unavailable, so the client retries
 		// elsewhere.
-		triggerCache := triggers.NewCache(scaler.Deps{Logger: logger.WithName("scaler")})
-		defer triggerCache.Close()
 		metricsServer := metricsserver.New(soInformer.Lister(), triggerCache, func() error {
 			if !soController.HasSynced() {
 				return errors.New("the operator's caches are not synced yet")
@@ -389,7 +402,12 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 			}
 		}
 		logger.Info("Starting controllers", "workers", cfg.Workers)
+		loopDone := make(chan error, 1)
+		go func() { loopDone <- loop.Run(runCtx) }()
 		err := soController.Run(runCtx, cfg.Workers)
+		if loopErr := <-loopDone; err == nil && runCtx.Err() == nil {
+			err = loopErr
+		}
 		logger.Info("Controllers stopped")
 		if err != nil && runCtx.Err() == nil {
 			return fmt.Errorf("scaledobject controller: %w", err)

@@ -24,6 +24,7 @@ import (
 	"github.com/ebb-autoscaler/ebb/pkg/client/clientset/versioned"
 	kedainformers "github.com/ebb-autoscaler/ebb/pkg/client/informers/externalversions/keda/v1alpha1"
 	kedalisters "github.com/ebb-autoscaler/ebb/pkg/client/listers/keda/v1alpha1"
+	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaleloop"
 )
 
 // FieldManager names ebb's operator in managedFields of everything it
@@ -39,6 +40,14 @@ type TriggerMetrics interface {
 	MetricSpecs(ctx context.Context, so *v1alpha1.ScaledObject) ([]autoscalingv2.MetricSpec, error)
 }
 
+// ScaleLoop is the part of the scale loop the controller drives: it tracks
+// ScaledObjects whose HPA is in place and reports their triggers' activity.
+type ScaleLoop interface {
+	Track(so *v1alpha1.ScaledObject)
+	Untrack(key cache.ObjectName)
+	Activity(key cache.ObjectName) scaleloop.Activity
+}
+
 // Controller reconciles ScaledObjects: it resolves the scale target, owns
 // the HPA (creating, updating, adopting and, on deletion, releasing it),
 // keeps the finalizer, and writes the status.
@@ -49,6 +58,7 @@ type Controller struct {
 	mapper      meta.RESTMapper
 	recorder    record.EventRecorder
 	metrics     TriggerMetrics
+	loop        ScaleLoop
 
 	soLister  kedalisters.ScaledObjectLister
 	hpaLister autoscalingv2listers.HorizontalPodAutoscalerLister
@@ -94,11 +104,50 @@ func NewController(logger klog.Logger, kubeClient kubernetes.Interface, kedaClie
 		DeleteFunc: c.enqueue,
 	})
 	_, _ = hpaInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueueHPAOwner,
-		UpdateFunc: func(_, newObj interface{}) { c.enqueueHPAOwner(newObj) },
+		AddFunc: c.enqueueHPAOwner,
+		UpdateFunc: func(oldObj, newObj interface{}) {
+			if hpaNeedsSync(oldObj, newObj) {
+				c.enqueueHPAOwner(newObj)
+			}
+		},
 		DeleteFunc: c.enqueueHPAOwner,
 	})
 	return c
+}
+
+// SetScaleLoop connects the scale loop; call it before Run.
+func (c *Controller) SetScaleLoop(loop ScaleLoop) { c.loop = loop }
+
+// Enqueue asks for a reconcile of key, as the scale loop does when a
+// ScaledObject's activity changes.
+func (c *Controller) Enqueue(key cache.ObjectName) { c.queue.Add(key) }
+
+// hpaNeedsSync reports whether an HPA update matters to its ScaledObject:
+// its spec, labels, annotations or owners changed, or whether it can read
+// its metrics (ScalingActive). The HPA controller rewrites the status
+// every sync; reconciling on each of those would cost a /scale read per
+// ScaledObject every 15 s.
+func hpaNeedsSync(oldObj, newObj interface{}) bool {
+	o, ok1 := oldObj.(*autoscalingv2.HorizontalPodAutoscaler)
+	n, ok2 := newObj.(*autoscalingv2.HorizontalPodAutoscaler)
+	if !ok1 || !ok2 {
+		return true
+	}
+	return o.Generation != n.Generation ||
+		!mapsEqual(o.Labels, n.Labels) ||
+		!mapsEqual(o.Annotations, n.Annotations) ||
+		len(o.OwnerReferences) != len(n.OwnerReferences) ||
+		scalingActive(o) != scalingActive(n)
+}
+
+// scalingActive summarises the HPA's ScalingActive condition.
+func scalingActive(h *autoscalingv2.HorizontalPodAutoscaler) string {
+	for _, c := range h.Status.Conditions {
+		if c.Type == autoscalingv2.ScalingActive {
+			return string(c.Status) + "/" + c.Reason
+		}
+	}
+	return ""
 }
 
 // needsSync reports whether a ScaledObject update changes anything the

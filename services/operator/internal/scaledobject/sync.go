@@ -69,6 +69,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	cached, err := c.soLister.ScaledObjects(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
 		logger.V(4).Info("ScaledObject is gone")
+		c.untrack(key)
 		return nil
 	}
 	if err != nil {
@@ -77,6 +78,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	so := cached.DeepCopy()
 
 	if so.DeletionTimestamp != nil {
+		c.untrack(key)
 		return c.finalize(ctx, so)
 	}
 	if !slices.Contains(so.Finalizers, v1alpha1.Finalizer) {
@@ -157,6 +159,7 @@ func (c *Controller) reconcile(ctx context.Context, so *v1alpha1.ScaledObject, s
 		c.notReady(so, status, "InvalidPausedReplicas", err.Error())
 		return nil
 	} else if paused {
+		c.untrack(cache.NewObjectName(so.Namespace, so.Name))
 		return c.pause(ctx, so, status, gr, current, replicas)
 	}
 	status.PausedReplicaCount = nil
@@ -179,7 +182,43 @@ func (c *Controller) reconcile(ctx context.Context, so *v1alpha1.ScaledObject, s
 		return err
 	}
 	c.readyFromHPA(status, live)
+	c.trackActivity(so, status)
 	return nil
+}
+
+// trackActivity hands so to the scale loop and records its triggers'
+// activity. lastActiveTime is written only when Active changes, never per
+// poll: the scale loop keeps it in memory and reads it back after a
+// restart, so the cooldown survives one.
+func (c *Controller) trackActivity(so *v1alpha1.ScaledObject, status *v1alpha1.ScaledObjectStatus) {
+	if c.loop == nil {
+		return
+	}
+	key := cache.NewObjectName(so.Namespace, so.Name)
+	c.loop.Track(so)
+	a := c.loop.Activity(key)
+	if !a.Known {
+		return
+	}
+	was := status.Conditions.Active()
+	if a.Active && !was.IsTrue() {
+		status.Conditions.Set(v1alpha1.ConditionActive, metav1.ConditionTrue, "ScalerActive", "Scaling is performed because triggers are active")
+	} else if !a.Active && !was.IsFalse() {
+		status.Conditions.Set(v1alpha1.ConditionActive, metav1.ConditionFalse, "ScalerNotActive", "Scaling is not performed because triggers are not active")
+	} else {
+		return
+	}
+	if !a.LastActive.IsZero() {
+		t := metav1.NewTime(a.LastActive)
+		status.LastActiveTime = &t
+	}
+}
+
+// untrack stops the scale loop's polling of key.
+func (c *Controller) untrack(key cache.ObjectName) {
+	if c.loop != nil {
+		c.loop.Untrack(key)
+	}
 }
 
 // ensureHPA creates, updates or adopts the HPA. It returns the HPA as the
