@@ -48,6 +48,13 @@ func TestMain(m *testing.M) {
 		}
 		return
 	}
+	if file := os.Getenv(metricsAPIValueFileEnv); file != "" {
+		if err := serveMetricsAPI(file); err != nil {
+			fmt.Fprintln(os.Stderr, "metrics API server:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	os.Exit(m.Run())
 }
 
