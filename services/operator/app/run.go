@@ -199,7 +199,11 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	// The triggers' live scalers, shared by the scale loop and the
 	// MetricsService, and the scale loop, which takes targets to and from
 	// zero and tells the controller when a ScaledObject's activity changes.
-	triggerCache := triggers.NewCache(scaler.Deps{Logger: logger.WithName("scaler")})
+	// Triggers are resolved with their (Cluster)TriggerAuthentication and
+	// the target's environment when their scalers are built, once per
+	// ScaledObject generation, by direct reads: no cache of every Secret.
+	authResolver := triggers.NewAuthResolver(kubeClient, kedaClient, cfg.ClusterObjectNamespace)
+	triggerCache := triggers.NewCache(scaler.Deps{Logger: logger.WithName("scaler")}, triggers.WithResolver(authResolver.Resolve))
 	defer triggerCache.Close()
 	loop := scaleloop.New(soInformer.Lister(), triggerCache, scaleloop.ScaleReplicas{Client: scaleClient}, recorder,
 		soController.Enqueue, clock.RealClock{}, poller.WithLogger(logger.WithName("scaleloop")))

@@ -90,9 +90,12 @@ type Options struct {
 
 	// WatchNamespace limits the operator to one namespace; empty means all.
 	WatchNamespace string
-	KubeAPIQPS     float32
-	KubeAPIBurst   int
-	Workers        int
+	// ClusterObjectNamespace holds the Secrets and ConfigMaps that
+	// ClusterTriggerAuthentications refer to.
+	ClusterObjectNamespace string
+	KubeAPIQPS             float32
+	KubeAPIBurst           int
+	Workers                int
 
 	Logging *logsapi.LoggingConfiguration
 }
@@ -108,14 +111,15 @@ func NewOptions() *Options {
 			Namespace:     defaultLeaderElectionNamespace(),
 			ID:            DefaultLeaderElectionID,
 		},
-		GRPCBindAddress:    DefaultGRPCBindAddress,
-		HealthBindAddress:  DefaultHealthBindAddress,
-		MetricsBindAddress: DefaultMetricsBindAddress,
-		CertDir:            DefaultCertDir,
-		KubeAPIQPS:         DefaultKubeAPIQPS,
-		KubeAPIBurst:       DefaultKubeAPIBurst,
-		Workers:            DefaultWorkers,
-		Logging:            logsapi.NewLoggingConfiguration(),
+		GRPCBindAddress:        DefaultGRPCBindAddress,
+		HealthBindAddress:      DefaultHealthBindAddress,
+		MetricsBindAddress:     DefaultMetricsBindAddress,
+		CertDir:                DefaultCertDir,
+		ClusterObjectNamespace: defaultLeaderElectionNamespace(),
+		KubeAPIQPS:             DefaultKubeAPIQPS,
+		KubeAPIBurst:           DefaultKubeAPIBurst,
+		Workers:                DefaultWorkers,
+		Logging:                logsapi.NewLoggingConfiguration(),
 	}
 }
 
@@ -156,6 +160,8 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"Only watch ScaledObjects and HorizontalPodAutoscalers in this namespace. Empty: all namespaces.")
 	fs.IntVar(&o.Workers, "workers", o.Workers,
 		"Number of ScaledObjects reconciled concurrently.")
+	fs.StringVar(&o.ClusterObjectNamespace, "cluster-object-namespace", o.ClusterObjectNamespace,
+		"Namespace of the Secrets and ConfigMaps that ClusterTriggerAuthentications refer to. Defaults to the pod's namespace.")
 
 	fs = fss.FlagSet("serving")
 	fs.StringVar(&o.GRPCBindAddress, "grpc-bind-address", o.GRPCBindAddress,
@@ -210,6 +216,10 @@ func (o *Options) Validate() []error {
 		for _, msg := range validation.IsDNS1123Label(o.WatchNamespace) {
 			errs = append(errs, fmt.Errorf("--watch-namespace %q is not a valid namespace: %s", o.WatchNamespace, msg))
 		}
+	}
+
+	for _, msg := range validation.IsDNS1123Label(o.ClusterObjectNamespace) {
+		errs = append(errs, fmt.Errorf("--cluster-object-namespace %q is not a valid namespace: %s", o.ClusterObjectNamespace, msg))
 	}
 
 	if o.LeaderElection.Enabled {
@@ -327,6 +337,8 @@ type Config struct {
 	CertDir            string
 	WatchNamespace     string
 	Workers            int
+	// ClusterObjectNamespace: see Options.
+	ClusterObjectNamespace string
 }
 
 // Config completes validated options into a Config: it loads the client
@@ -351,15 +363,16 @@ func (o *Options) Config() (*Config, error) {
 	}
 
 	return &Config{
-		Kube:               kube,
-		LeaderElection:     o.LeaderElection,
-		Identity:           hostname + "_" + string(uuid.NewUUID()),
-		GRPCBindAddress:    o.GRPCBindAddress,
-		HealthBindAddress:  o.HealthBindAddress,
-		MetricsBindAddress: o.MetricsBindAddress,
-		CertDir:            o.CertDir,
-		WatchNamespace:     o.WatchNamespace,
-		Workers:            o.Workers,
+		Kube:                   kube,
+		LeaderElection:         o.LeaderElection,
+		Identity:               hostname + "_" + string(uuid.NewUUID()),
+		GRPCBindAddress:        o.GRPCBindAddress,
+		HealthBindAddress:      o.HealthBindAddress,
+		MetricsBindAddress:     o.MetricsBindAddress,
+		CertDir:                o.CertDir,
+		WatchNamespace:         o.WatchNamespace,
+		Workers:                o.Workers,
+		ClusterObjectNamespace: o.ClusterObjectNamespace,
 	}, nil
 }
 

@@ -59,10 +59,12 @@ func TestNewOptionsDefaults(t *testing.T) {
 		HealthBindAddress:  ":8081",
 		MetricsBindAddress: ":8080",
 		CertDir:            "/etc/ebb/certs",
-		KubeAPIQPS:         200,
-		KubeAPIBurst:       300,
-		Workers:            10,
-		Logging:            logsapi.NewLoggingConfiguration(),
+		// The pod's namespace, like the Lease's.
+		ClusterObjectNamespace: "ebb-system",
+		KubeAPIQPS:             200,
+		KubeAPIBurst:           300,
+		Workers:                10,
+		Logging:                logsapi.NewLoggingConfiguration(),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("NewOptions() mismatch (-want +got):\n%s", diff)
@@ -255,6 +257,10 @@ func TestValidate(t *testing.T) {
 			modify: func(o *Options) { o.WatchNamespace = "Team_A" },
 			want:   []string{`--watch-namespace "Team_A" is not a valid namespace`},
 		},
+		"bad cluster object namespace": {
+			modify: func(o *Options) { o.ClusterObjectNamespace = "" },
+			want:   []string{`--cluster-object-namespace "" is not a valid namespace`},
+		},
 		"non-positive durations": {
 			modify: func(o *Options) {
 				o.LeaderElection.LeaseDuration = 0
@@ -366,13 +372,14 @@ current-context: ctx
 		t.Errorf("two Configs share the identity %q", cfg.Identity)
 	}
 	want := &Config{
-		LeaderElection:     o.LeaderElection,
-		GRPCBindAddress:    o.GRPCBindAddress,
-		HealthBindAddress:  o.HealthBindAddress,
-		MetricsBindAddress: o.MetricsBindAddress,
-		CertDir:            o.CertDir,
-		WatchNamespace:     "team-a",
-		Workers:            o.Workers,
+		LeaderElection:         o.LeaderElection,
+		GRPCBindAddress:        o.GRPCBindAddress,
+		HealthBindAddress:      o.HealthBindAddress,
+		MetricsBindAddress:     o.MetricsBindAddress,
+		CertDir:                o.CertDir,
+		WatchNamespace:         "team-a",
+		Workers:                o.Workers,
+		ClusterObjectNamespace: o.ClusterObjectNamespace,
 	}
 	if diff := cmp.Diff(want, cfg, cmpopts.IgnoreFields(Config{}, "Kube", "Identity")); diff != "" {
 		t.Errorf("Config() mismatch (-want +got):\n%s", diff)
