@@ -19,11 +19,13 @@ import (
 	kedaclient "github.com/ebb-autoscaler/ebb/pkg/client/clientset/versioned"
 )
 
-// TestScaleToAndFromZeroOnRedis runs a real Redis as a pod and the
-// operator as a pod: a Deployment at zero replicas with a ScaledObject on a
-// Redis list goes to one replica within a polling interval (+1 s) of items
-// arriving, its HPA carries the list's External metric, and it goes back
-// to zero after the cooldown once the list is drained.
+// TestScaleToAndFromZeroOnRedis runs a real Redis (with a password) as a
+// pod and the operator as a pod: a Deployment at zero replicas with a
+// ScaledObject on a Redis list, authenticated through a
+// TriggerAuthentication's secretTargetRef, goes to one replica within a
+// polling interval (+1 s) of items arriving, its HPA carries the list's
+// External metric, and it goes back to zero after the cooldown once the
+// list is drained.
 func TestScaleToAndFromZeroOnRedis(t *testing.T) {
 	redisServer, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -42,16 +44,16 @@ func TestScaleToAndFromZeroOnRedis(t *testing.T) {
 	})
 	startOperator(ctx, t, c, "")
 
-	const ns = "queue"
+	const ns, redisPassword = "queue", "e2e-redis-password"
 	redisPod, err := c.RunPod(ctx, cluster.PodSpec{
 		Namespace: ns, Name: "redis", Path: redisServer,
-		Args:  []string{"--port", "6379", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no"},
+		Args:  []string{"--port", "6379", "--bind", "0.0.0.0", "--requirepass", redisPassword, "--save", "", "--appendonly", "no"},
 		Ports: []corev1.ServicePort{{Name: "redis", Port: 6379, TargetPort: intstr.FromInt32(6379)}},
 	})
 	if err != nil {
 		t.Fatalf("Running Redis: %v", err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: net.JoinHostPort(redisPod.Host.Addr.String(), "6379")})
+	rdb := redis.NewClient(&redis.Options{Addr: net.JoinHostPort(redisPod.Host.Addr.String(), "6379"), Password: redisPassword})
 	defer rdb.Close()
 
 	createDeployment(ctx, t, c, ns, "worker", 0)
@@ -72,6 +74,21 @@ func TestScaleToAndFromZeroOnRedis(t *testing.T) {
 			}}},
 		},
 	}
+	mustCreate(t, func() error {
+		_, err := c.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "redis-auth"},
+			StringData: map[string]string{"password": redisPassword},
+		}, metav1.CreateOptions{})
+		return err
+	})
+	mustCreate(t, func() error {
+		_, err := keda.KedaV1alpha1().TriggerAuthentications(ns).Create(ctx, &v1alpha1.TriggerAuthentication{
+			ObjectMeta: metav1.ObjectMeta{Name: "redis-auth"},
+			Spec:       v1alpha1.TriggerAuthenticationSpec{SecretTargetRef: []v1alpha1.AuthSecretTargetRef{{Parameter: "password", Name: "redis-auth", Key: "password"}}},
+		}, metav1.CreateOptions{})
+		return err
+	})
+	so.Spec.Triggers[0].AuthenticationRef = &v1alpha1.AuthenticationRef{Name: "redis-auth"}
 	if _, err := keda.KedaV1alpha1().ScaledObjects(ns).Create(ctx, so, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
