@@ -46,10 +46,11 @@ func operatorRBAC() (*rbacv1.ClusterRole, *rbacv1.Role) {
 			{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 			// Resolving triggers: authentication objects, the Secrets and
-			// ConfigMaps they name, and the target's environment.
+			// ConfigMaps they name, and the target's environment; the
+			// scale loop watches workloads' replicas.
 			{APIGroups: []string{"keda.sh"}, Resources: []string{"triggerauthentications", "clustertriggerauthentications"}, Verbs: []string{"get"}},
 			{APIGroups: []string{""}, Resources: []string{"secrets", "configmaps"}, Verbs: []string{"get"}},
-			{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets"}, Verbs: []string{"get"}},
+			{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets"}, Verbs: []string{"get", "list", "watch"}},
 		},
 	}
 	role := &rbacv1.Role{

@@ -162,7 +162,7 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	// ScaledObjects and HPAs: the controllers never read them, and they are
 	// often the largest part of an object.
 	kubeFactory := informers.NewSharedInformerFactoryWithOptions(kubeClient, informerResync,
-		informers.WithNamespace(cfg.WatchNamespace), informers.WithTransform(dropManagedFields))
+		informers.WithNamespace(cfg.WatchNamespace), informers.WithTransform(slimKubeObject))
 	kedaFactory := kedainformers.NewSharedInformerFactoryWithOptions(kedaClient, informerResync,
 		kedainformers.WithNamespace(cfg.WatchNamespace), kedainformers.WithTransform(dropManagedFields))
 	// CustomResourceDefinitions are cluster-scoped and watched for their
@@ -205,7 +205,15 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	authResolver := triggers.NewAuthResolver(kubeClient, kedaClient, cfg.ClusterObjectNamespace)
 	triggerCache := triggers.NewCache(scaler.Deps{Logger: logger.WithName("scaler")}, triggers.WithResolver(authResolver.Resolve))
 	defer triggerCache.Close()
-	loop := scaleloop.New(soInformer.Lister(), triggerCache, scaleloop.ScaleReplicas{Client: scaleClient}, recorder,
+	// The loop reads Deployments' and StatefulSets' replicas from slim
+	// informer caches (no API request per poll); other kinds and writes go
+	// through /scale.
+	replicas := scaleloop.InformerReplicas{
+		Deployments:  kubeFactory.Apps().V1().Deployments().Lister(),
+		StatefulSets: kubeFactory.Apps().V1().StatefulSets().Lister(),
+		Fallback:     scaleloop.ScaleReplicas{Client: scaleClient},
+	}
+	loop := scaleloop.New(soInformer.Lister(), triggerCache, replicas, recorder,
 		soController.Enqueue, clock.RealClock{}, poller.WithLogger(logger.WithName("scaleloop")))
 	if err := loop.Poller().RegisterMetrics(reg); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
@@ -570,6 +578,17 @@ func newElector(cfg *options.Config, recorder resourcelock.EventRecorder, watchd
 
 // dropManagedFields is an informer transform that removes managedFields
 // before an object enters the cache.
+// slimKubeObject is the transform of the Kubernetes informers: workloads
+// keep only their identity and replicas (the scale loop's needs), and
+// every object loses its managedFields.
+func slimKubeObject(obj any) (any, error) {
+	obj, err := scaleloop.SlimWorkload(obj)
+	if err != nil {
+		return nil, err
+	}
+	return dropManagedFields(obj)
+}
+
 func dropManagedFields(obj any) (any, error) {
 	if accessor, err := meta.Accessor(obj); err == nil {
 		accessor.SetManagedFields(nil)
