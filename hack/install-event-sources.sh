@@ -6,14 +6,17 @@
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib/init.sh"
 
-# command -> Debian package
+# command -> Debian package (PostgreSQL's server commands are not on PATH:
+# they are looked for under /usr/lib/postgresql/<version>/bin too)
 declare -A wanted=(
   [redis-server]=redis-server
+  [initdb]=postgresql
 )
 
 missing=()
 for cmd in "${!wanted[@]}"; do
-  command -v "${cmd}" >/dev/null 2>&1 || missing+=("${wanted[${cmd}]}")
+  command -v "${cmd}" >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/${cmd}" >/dev/null ||
+    missing+=("${wanted[${cmd}]}")
 done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 

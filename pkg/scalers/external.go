@@ -28,6 +28,10 @@ type ExternalConfig struct {
 	TLSClientKey  Secret
 	// Push is true for external-push triggers.
 	Push bool
+	// ScaledObjectName and Namespace identify the ScaledObject to the
+	// scaler (its ScaledObjectRef).
+	ScaledObjectName string
+	Namespace        string
 
 	scalerMetadata map[string]string
 	index          int
@@ -36,7 +40,7 @@ type ExternalConfig struct {
 
 func parseExternal(r *reader, push bool) Config {
 	r.anyKey = true
-	c := &ExternalConfig{Push: push, index: r.t.Index}
+	c := &ExternalConfig{Push: push, index: r.t.Index, ScaledObjectName: r.t.ScaledObjectName, Namespace: r.t.Namespace}
 	c.targetType = r.externalTargetType()
 	c.ScalerAddress = r.str(meta("scalerAddress").req())
 	c.EnableTLS = r.boolean(meta("enableTLS"))

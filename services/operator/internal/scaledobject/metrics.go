@@ -31,7 +31,7 @@ func (scalerMetrics) MetricSpecs(_ context.Context, so *v1alpha1.ScaledObject) (
 		}
 		spec, err := cfg.MetricSpec()
 		if errors.Is(err, scalers.ErrMetricSpecFromScaler) {
-			return nil, fmt.Errorf("trigger %d (%s): the operator cannot call external scalers yet", i, t.Type)
+			return nil, fmt.Errorf("trigger %d (%s): the HPA metric of an external scaler comes from its GetMetricSpec, which the controller does not call yet", i, t.Type)
 		}
 		if err != nil {
 			return nil, err

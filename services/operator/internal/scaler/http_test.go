@@ -438,10 +438,11 @@ func TestPollAfterClose(t *testing.T) {
 }
 
 func TestNewNotImplemented(t *testing.T) {
+	// Without a pod counter in Deps, kubernetes-workload cannot count.
 	_, err := tryBuild("kubernetes-workload", map[string]string{"podSelector": "app=x", "value": "1"}, nil, Deps{})
-	checkKind(t, err, ErrNotImplemented)
-	if !strings.Contains(err.Error(), "kubernetes-workload") {
-		t.Errorf("error %q does not name the type", err)
+	checkKind(t, err, ErrInvalidConfig)
+	if !strings.Contains(err.Error(), "kubernetes-workload") || !strings.Contains(err.Error(), "pod counter") {
+		t.Errorf("error %q does not name the type and the missing counter", err)
 	}
 	_, err = tryBuild("metrics-api", map[string]string{"url": "http://svc.ns:8080/m", "valueLocation": "v", "targetValue": "1", "aggregateFromKubeServiceEndpoints": "true"}, nil, Deps{})
 	checkKind(t, err, ErrNotImplemented)

@@ -49,6 +49,9 @@ type Deps struct {
 	// Clock gives the time to cron triggers and to Prometheus queries.
 	// Nil means the real clock.
 	Clock clock.PassiveClock
+	// Pods counts pods for kubernetes-workload triggers; nil leaves those
+	// triggers without a scaler (an error naming the missing counter).
+	Pods PodCounter
 	// Logger is for scalers' diagnostics, never given secrets. The first
 	// scalers (cron, metrics-api, prometheus, redis) log nothing: their
 	// errors carry what the caller needs to log or report.
@@ -85,6 +88,14 @@ func New(cfg scalers.Config, deps Deps) (Scaler, error) {
 		return newPrometheus(c, deps)
 	case *scalers.RedisConfig:
 		return newRedis(c, deps)
+	case *scalers.RedisStreamsConfig:
+		return newRedisStreams(c, deps)
+	case *scalers.PostgreSQLConfig:
+		return newPostgreSQL(c, deps)
+	case *scalers.KubernetesWorkloadConfig:
+		return newKubernetesWorkload(c, deps, deps.Pods)
+	case *scalers.ExternalConfig:
+		return newExternal(c, c.ScaledObjectName, c.Namespace, deps, c.Push)
 	case nil:
 		return nil, &Error{Type: "<nil>", Kind: ErrInvalidConfig, Detail: "no trigger config"}
 	default:

@@ -93,9 +93,10 @@ func TestScalersTriggerKinds(t *testing.T) {
 	}{
 		"metrics-api":       {index: 0, metricName: "s0-metric-api-queue-depth", wantScaler: true},
 		"cpu has no scaler": {index: 1},
-		"external not yet":  {index: 2, wantErr: true, wantErrKind: scaler.ErrNotImplemented},
-		"bad metadata":      {index: 3, wantErr: true},
-		"unsupported type":  {index: 4, wantErr: true, wantErrKind: scalers.ErrUnsupportedType},
+		// Its metric name comes from the scaler's GetMetricSpec.
+		"external":         {index: 2, wantScaler: true},
+		"bad metadata":     {index: 3, wantErr: true},
+		"unsupported type": {index: 4, wantErr: true, wantErrKind: scalers.ErrUnsupportedType},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
