@@ -50,6 +50,8 @@ func operatorRBAC() (*rbacv1.ClusterRole, *rbacv1.Role) {
 			// scale loop watches workloads' replicas.
 			{APIGroups: []string{"keda.sh"}, Resources: []string{"triggerauthentications", "clustertriggerauthentications"}, Verbs: []string{"get"}},
 			{APIGroups: []string{""}, Resources: []string{"secrets", "configmaps"}, Verbs: []string{"get"}},
+			// kubernetes-workload triggers count pods.
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}},
 			{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets"}, Verbs: []string{"get", "list", "watch"}},
 		},
 	}

@@ -203,7 +203,8 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	// the target's environment when their scalers are built, once per
 	// ScaledObject generation, by direct reads: no cache of every Secret.
 	authResolver := triggers.NewAuthResolver(kubeClient, kedaClient, cfg.ClusterObjectNamespace)
-	triggerCache := triggers.NewCache(scaler.Deps{Logger: logger.WithName("scaler")}, triggers.WithResolver(authResolver.Resolve))
+	triggerCache := triggers.NewCache(scaler.Deps{Logger: logger.WithName("scaler"), Pods: podCounter{client: kubeClient}},
+		triggers.WithResolver(authResolver.Resolve))
 	defer triggerCache.Close()
 	// The loop reads Deployments' and StatefulSets' replicas from slim
 	// informer caches (no API request per poll); other kinds and writes go
