@@ -14,15 +14,22 @@ import (
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/triggers"
 )
 
-// recordSuccess resets the consecutive failures of one metric.
-func (s *Server) recordSuccess(uid types.UID, metricName string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// countsLocked returns uid's consecutive failure counts by metric name,
+// creating them on first use. s.mu must be held.
+func (s *Server) countsLocked(uid types.UID) map[string]int32 {
 	m := s.failures[uid]
 	if m == nil {
 		m = map[string]int32{}
 		s.failures[uid] = m
 	}
+	return m
+}
+
+// recordSuccess resets the consecutive failures of one metric.
+func (s *Server) recordSuccess(uid types.UID, metricName string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.countsLocked(uid)
 	m[metricName] = 0
 }
 
@@ -31,11 +38,7 @@ func (s *Server) recordSuccess(uid types.UID, metricName string) {
 func (s *Server) recordFailure(uid types.UID, metricName string) int32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := s.failures[uid]
-	if m == nil {
-		m = map[string]int32{}
-		s.failures[uid] = m
-	}
+	m := s.countsLocked(uid)
 	if m[metricName] < 1<<30 {
 		m[metricName]++
 	}
