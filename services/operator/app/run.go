@@ -220,6 +220,7 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	soController.SetScaleLoop(loop)
+	soController.SetTriggerCache(triggerCache)
 
 	crdRegistration, err := restmapper.WatchCRDs(backgroundCtx, metadataFactory, mapper)
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	kedainformers "github.com/ebb-autoscaler/ebb/pkg/client/informers/externalversions/keda/v1alpha1"
 	kedalisters "github.com/ebb-autoscaler/ebb/pkg/client/listers/keda/v1alpha1"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaleloop"
+	"github.com/ebb-autoscaler/ebb/services/operator/internal/triggers"
 )
 
 // FieldManager names ebb's operator in managedFields of everything it
@@ -114,6 +115,10 @@ func NewController(logger klog.Logger, kubeClient kubernetes.Interface, kedaClie
 	})
 	return c
 }
+
+// SetTriggerCache gives the controller the triggers' live scalers, which
+// define the HPA metric of external triggers; call it before Run.
+func (c *Controller) SetTriggerCache(cache *triggers.Cache) { c.metrics = scalerMetrics{cache: cache} }
 
 // SetScaleLoop connects the scale loop; call it before Run.
 func (c *Controller) SetScaleLoop(loop ScaleLoop) { c.loop = loop }

@@ -3,6 +3,7 @@ package scaledobject
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/ebb-autoscaler/ebb/pkg/apis/keda/v1alpha1"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/hpa"
+	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaler"
 )
 
 // Annotations of ebb's own, beside KEDA's.
@@ -168,6 +170,9 @@ func (c *Controller) reconcile(ctx context.Context, so *v1alpha1.ScaledObject, s
 	metrics, err := c.metrics.MetricSpecs(ctx, so)
 	if err != nil {
 		c.notReady(so, status, reasonTriggerError, err.Error())
+		if errors.Is(err, scaler.ErrUnreachable) {
+			return err // an external scaler that may come back: retry with backoff
+		}
 		return nil
 	}
 	want, err := hpa.Build(so, metrics)
