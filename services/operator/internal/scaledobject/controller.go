@@ -3,6 +3,7 @@ package scaledobject
 import (
 	"context"
 	"errors"
+	"maps"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -139,8 +140,8 @@ func hpaNeedsSync(oldObj, newObj interface{}) bool {
 		return true
 	}
 	return o.Generation != n.Generation ||
-		!mapsEqual(o.Labels, n.Labels) ||
-		!mapsEqual(o.Annotations, n.Annotations) ||
+		!maps.Equal(o.Labels, n.Labels) ||
+		!maps.Equal(o.Annotations, n.Annotations) ||
 		len(o.OwnerReferences) != len(n.OwnerReferences) ||
 		scalingActive(o) != scalingActive(n)
 }
@@ -165,8 +166,8 @@ func needsSync(oldObj, newObj interface{}) bool {
 		return true
 	}
 	return o.Generation != n.Generation ||
-		!mapsEqual(o.Labels, n.Labels) ||
-		!mapsEqual(o.Annotations, n.Annotations) ||
+		!maps.Equal(o.Labels, n.Labels) ||
+		!maps.Equal(o.Annotations, n.Annotations) ||
 		len(o.Finalizers) != len(n.Finalizers) ||
 		(o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil)
 }
@@ -286,18 +287,6 @@ var (
 // RegisterMetrics registers the controller's metrics with reg.
 func RegisterMetrics(reg prometheus.Registerer) {
 	reg.MustRegister(reconcileTotal, reconcileDuration)
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if bv, ok := b[k]; !ok || bv != v {
-			return false
-		}
-	}
-	return true
 }
 
 func isKedaAPIVersion(apiVersion string) bool {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -286,7 +287,7 @@ func (c *Controller) ensureHPA(ctx context.Context, so *v1alpha1.ScaledObject, s
 		}
 		want.Annotations[PreAdoptionAnnotation] = prev
 	}
-	if equality.Semantic.DeepEqual(live.Spec, want.Spec) && mapsEqual(live.Labels, want.Labels) && mapsEqual(live.Annotations, want.Annotations) {
+	if equality.Semantic.DeepEqual(live.Spec, want.Spec) && maps.Equal(live.Labels, want.Labels) && maps.Equal(live.Annotations, want.Annotations) {
 		return live, nil
 	}
 	updated := live.DeepCopy()
