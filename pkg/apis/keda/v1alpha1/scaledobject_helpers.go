@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -46,4 +48,19 @@ func (so *ScaledObject) HasScalingModifiersFormula() bool {
 // (case-insensitive), the form KEDA's boolean annotations take.
 func IsAnnotationTrue(annotations map[string]string, key string) bool {
 	return strings.EqualFold(annotations[key], "true")
+}
+
+// PausedState reads the paused and paused-replicas annotations: paused-replicas
+// (a replica count) pauses at that count, paused "true" pauses where the
+// target is. A paused-replicas value that is not a replica count is an error.
+func (so *ScaledObject) PausedState() (paused bool, replicas *int32, err error) {
+	if v, ok := so.Annotations[PausedReplicasAnnotation]; ok {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+		if err != nil || n < 0 {
+			return false, nil, fmt.Errorf("annotation %s: %q is not a replica count", PausedReplicasAnnotation, v)
+		}
+		r := int32(n)
+		return true, &r, nil
+	}
+	return IsAnnotationTrue(so.Annotations, PausedAnnotation), nil, nil
 }

@@ -55,3 +55,33 @@ func TestScaledObjectHelpers(t *testing.T) {
 		t.Error("IsAnnotationTrue: want true only for \"true\" in any case")
 	}
 }
+
+func TestPausedState(t *testing.T) {
+	tests := map[string]struct {
+		annotations  map[string]string
+		wantPaused   bool
+		wantReplicas int32 // -1: none
+		wantErr      bool
+	}{
+		"not paused":          {wantReplicas: -1},
+		"paused":              {annotations: map[string]string{PausedAnnotation: "true"}, wantPaused: true, wantReplicas: -1},
+		"paused false":        {annotations: map[string]string{PausedAnnotation: "false"}, wantReplicas: -1},
+		"paused at 2":         {annotations: map[string]string{PausedReplicasAnnotation: " 2 "}, wantPaused: true, wantReplicas: 2},
+		"replicas win":        {annotations: map[string]string{PausedAnnotation: "false", PausedReplicasAnnotation: "0"}, wantPaused: true, wantReplicas: 0},
+		"not a replica count": {annotations: map[string]string{PausedReplicasAnnotation: "-1"}, wantErr: true, wantReplicas: -1},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			so := &ScaledObject{}
+			so.Annotations = tc.annotations
+			paused, replicas, err := so.PausedState()
+			got := int32(-1)
+			if replicas != nil {
+				got = *replicas
+			}
+			if paused != tc.wantPaused || got != tc.wantReplicas || (err != nil) != tc.wantErr {
+				t.Errorf("PausedState() = %v, %d, %v; want %v, %d, error %v", paused, got, err, tc.wantPaused, tc.wantReplicas, tc.wantErr)
+			}
+		})
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
@@ -158,7 +157,7 @@ func (c *Controller) reconcile(ctx context.Context, so *v1alpha1.ScaledObject, s
 	}
 
 	// Paused: no HPA; with paused-replicas the target is held at N.
-	if paused, replicas, err := pausedState(so); err != nil {
+	if paused, replicas, err := so.PausedState(); err != nil {
 		c.notReady(so, status, "InvalidPausedReplicas", err.Error())
 		return nil
 	} else if paused {
@@ -343,19 +342,6 @@ func (c *Controller) pause(ctx context.Context, so *v1alpha1.ScaledObject, statu
 	status.Conditions.Set(v1alpha1.ConditionPaused, metav1.ConditionTrue, v1alpha1.ScaledObjectPausedReason, msg)
 	status.Conditions.Set(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ScaledObjectPausedReason, msg)
 	return nil
-}
-
-// pausedState reads the paused and paused-replicas annotations.
-func pausedState(so *v1alpha1.ScaledObject) (paused bool, replicas *int32, err error) {
-	if v, ok := so.Annotations[v1alpha1.PausedReplicasAnnotation]; ok {
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
-		if err != nil || n < 0 {
-			return false, nil, fmt.Errorf("annotation %s: %q is not a replica count", v1alpha1.PausedReplicasAnnotation, v)
-		}
-		r := int32(n)
-		return true, &r, nil
-	}
-	return v1alpha1.IsAnnotationTrue(so.Annotations, v1alpha1.PausedAnnotation), nil, nil
 }
 
 // finalize runs when the ScaledObject is being deleted: it releases a kept

@@ -115,8 +115,11 @@ func (l *Loop) Activity(key cache.ObjectName) Activity {
 func (l *Loop) poll(ctx context.Context, key cache.ObjectName) {
 	logger := klog.FromContext(ctx).WithValues("scaledObject", key)
 	so, err := l.lister.ScaledObjects(key.Namespace).Get(key.Name)
-	if err != nil || so.DeletionTimestamp != nil || isPaused(so) || so.Status.ScaleTargetGVKR == nil {
+	if err != nil || so.DeletionTimestamp != nil || so.Status.ScaleTargetGVKR == nil {
 		return // the controller untracks it, or has not resolved the target yet
+	}
+	if paused, _, err := so.PausedState(); paused || err != nil {
+		return // paused, or a paused-replicas value the controller reports
 	}
 	trigs, err := l.triggers.Scalers(so)
 	if err != nil {
@@ -236,15 +239,6 @@ func Decide(so *v1alpha1.ScaledObject, current int32, activity Activity, now tim
 		return current, ""
 	}
 	return floor, "Deactivated"
-}
-
-// isPaused reports whether either pause annotation is set; the controller
-// owns the paused state.
-func isPaused(so *v1alpha1.ScaledObject) bool {
-	if _, ok := so.Annotations[v1alpha1.PausedReplicasAnnotation]; ok {
-		return true
-	}
-	return v1alpha1.IsAnnotationTrue(so.Annotations, v1alpha1.PausedAnnotation)
 }
 
 // ScaleReplicas reads and writes replicas through the /scale subresource.
