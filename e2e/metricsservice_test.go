@@ -43,19 +43,8 @@ const operatorServerName = "ebb-operator.ebb-system.svc"
 func TestOperatorMetricsServiceMTLS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Options{CertManager: true})
-	if err != nil {
-		t.Fatalf("Starting the cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Errorf("Stopping the cluster: %v", err)
-		}
-	})
-	mustCreate(t, func() error {
-		_, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}, metav1.CreateOptions{})
-		return err
-	})
+	c := startCluster(ctx, t, cluster.Options{CertManager: true})
+	createNamespace(ctx, t, c, operatorNamespace)
 	issueCertificates(ctx, t, c)
 	pod := startOperator(ctx, t, c, "ebb-operator-tls")
 
@@ -64,10 +53,7 @@ func TestOperatorMetricsServiceMTLS(t *testing.T) {
 	// The windows are chosen so the answer holds on any day but 31
 	// December.
 	const ns = "shop"
-	mustCreate(t, func() error {
-		_, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-		return err
-	})
+	createNamespace(ctx, t, c, ns)
 	createDeployment(ctx, t, c, ns, "web", 1)
 	keda, err := kedaclient.NewForConfig(c.Config)
 	if err != nil {

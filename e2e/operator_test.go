@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -151,25 +150,14 @@ func startOperator(ctx context.Context, t *testing.T, c *cluster.Cluster, certSe
 func TestOperatorHPAOwnership(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Options{})
-	if err != nil {
-		t.Fatalf("Starting the cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Errorf("Stopping the cluster: %v", err)
-		}
-	})
+	c := startCluster(ctx, t, cluster.Options{})
 	startOperator(ctx, t, c, "")
 	keda, err := kedaclient.NewForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const ns = "shop"
-	mustCreate(t, func() error {
-		_, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-		return err
-	})
+	createNamespace(ctx, t, c, ns)
 	createDeployment(ctx, t, c, ns, "web", 2)
 
 	// The chart's plain HPA.
@@ -269,25 +257,14 @@ func TestOperatorHPAOwnership(t *testing.T) {
 func TestOperatorCRDInstalledLater(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Options{})
-	if err != nil {
-		t.Fatalf("Starting the cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Errorf("Stopping the cluster: %v", err)
-		}
-	})
+	c := startCluster(ctx, t, cluster.Options{})
 	startOperator(ctx, t, c, "")
 	keda, err := kedaclient.NewForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const ns = "widgets"
-	mustCreate(t, func() error {
-		_, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-		return err
-	})
+	createNamespace(ctx, t, c, ns)
 
 	ext, err := apiextensionsclient.NewForConfig(c.Config)
 	if err != nil {
@@ -354,25 +331,6 @@ func TestOperatorCRDInstalledLater(t *testing.T) {
 	})
 	createWidget("v2", "two")
 	resolved("two", "v2")
-}
-
-func createDeployment(ctx context.Context, t *testing.T, c *cluster.Cluster, ns, name string, replicas int32) {
-	t.Helper()
-	labels := map[string]string{"app": name}
-	_, err := c.Client.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(replicas),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: name, Image: "registry.invalid/" + name + ":1"}}},
-			},
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // cronScaledObject is a ScaledObject with a cron trigger, which needs no

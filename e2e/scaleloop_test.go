@@ -33,15 +33,7 @@ func TestScaleToAndFromZeroOnRedis(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Options{})
-	if err != nil {
-		t.Fatalf("Starting the cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Errorf("Stopping the cluster: %v", err)
-		}
-	})
+	c := startCluster(ctx, t, cluster.Options{})
 	startOperator(ctx, t, c, "")
 
 	const ns, redisPassword = "queue", "e2e-redis-password"

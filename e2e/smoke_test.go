@@ -99,22 +99,9 @@ func TestClusterSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
-	start := time.Now()
-	c, err := cluster.Start(ctx, cluster.Options{CertManager: true})
-	if err != nil {
-		t.Fatalf("Starting the cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Errorf("Stopping the cluster: %v", err)
-		}
-	})
-	t.Logf("Cluster %s with cert-manager ready in %s (logs: %s)", c.Name, time.Since(start).Round(time.Millisecond), c.LogDir)
-
+	c := startCluster(ctx, t, cluster.Options{CertManager: true})
 	const ns = "smoke"
-	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	createNamespace(ctx, t, c, ns)
 
 	// A selfSigned issuer makes a CA; a CA issuer signs the serving
 	// certificate of Service "smoke".
@@ -253,21 +240,7 @@ func TestClusterSmoke(t *testing.T) {
 
 	// The deployment controller makes a ReplicaSet; deleting the Deployment
 	// lets the garbage collector delete it.
-	labels := map[string]string{"app": "web"}
-	deployment, err := c.Client.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web"},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](2),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.invalid/web:1"}}},
-			},
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	deployment := createDeployment(ctx, t, c, ns, "web", 2)
 	rs := pollFor(ctx, t, "the Deployment's ReplicaSet", time.Minute, func(ctx context.Context) (*appsv1.ReplicaSet, error) {
 		list, err := c.Client.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {

@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/ebb-autoscaler/ebb/e2e/cluster"
+)
+
+// startCluster starts a cluster for the test and stops it when the test
+// ends; it fails the test if either does not work.
+func startCluster(ctx context.Context, t *testing.T, opts cluster.Options) *cluster.Cluster {
+	t.Helper()
+	start := time.Now()
+	c, err := cluster.Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("Starting the cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("Stopping the cluster: %v", err)
+		}
+	})
+	t.Logf("Cluster %s ready in %s (cert-manager: %v; logs: %s)", c.Name, time.Since(start).Round(time.Millisecond), opts.CertManager, c.LogDir)
+	return c
+}
+
+// createNamespace creates namespace name.
+func createNamespace(ctx context.Context, t *testing.T, c *cluster.Cluster, name string) {
+	t.Helper()
+	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// createDeployment creates a Deployment whose pods never run (no
+// scheduler or kubelet): enough for the controllers and the HPA.
+func createDeployment(ctx context.Context, t *testing.T, c *cluster.Cluster, ns, name string, replicas int32) *appsv1.Deployment {
+	t.Helper()
+	labels := map[string]string{"app": name}
+	d, err := c.Client.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: name, Image: "registry.invalid/" + name + ":1"}}},
+			},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
