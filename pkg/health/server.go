@@ -57,7 +57,9 @@ func WithCheckTimeout(d time.Duration) Option {
 type check struct {
 	service  string // readiness: the service name; liveness: a name for logs
 	liveness bool
-	fn       Checker
+	// own: a status of its own only, left out of the overall status.
+	own bool
+	fn  Checker
 
 	// Guarded by Server.mu.
 	running bool
@@ -96,25 +98,37 @@ func NewServer(opts ...Option) *Server {
 // names "" and "readiness" add the check to the overall status only; any
 // other name also gets a status of its own. "liveness" is reserved and
 // panics.
-func (s *Server) AddReadiness(service string, check Checker) {
+func (s *Server) AddReadiness(service string, fn Checker) {
 	if service == LivenessService {
 		panic("health: AddReadiness: the service name \"liveness\" is reserved for liveness checks")
 	}
 	if service == ReadinessService {
 		service = OverallService
 	}
-	s.add(service, false, check)
+	s.add(&check{service: service, fn: fn})
 }
 
 // AddLiveness registers a liveness check; name identifies it in logs.
-func (s *Server) AddLiveness(name string, check Checker) {
-	s.add(name, true, check)
+func (s *Server) AddLiveness(name string, fn Checker) {
+	s.add(&check{service: name, liveness: true, fn: fn})
 }
 
-func (s *Server) add(service string, liveness bool, fn Checker) {
+// AddStatus registers a check that gives service a status of its own and
+// leaves the overall status alone: for a dependency that clients and
+// operators watch but that should not take the pod out of its Service.
+// The reserved names "", "readiness" and "liveness" panic.
+func (s *Server) AddStatus(service string, fn Checker) {
+	switch service {
+	case OverallService, ReadinessService, LivenessService:
+		panic(fmt.Sprintf("health: AddStatus: the service name %q is reserved", service))
+	}
+	s.add(&check{service: service, own: true, fn: fn})
+}
+
+func (s *Server) add(c *check) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.checks = append(s.checks, &check{service: service, liveness: liveness, fn: fn})
+	s.checks = append(s.checks, c)
 }
 
 // ListenAndServe listens on addr (host:port) and calls Serve.
@@ -219,8 +233,11 @@ func (s *Server) finish(c *check, err error, returned bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	kind := "readiness"
-	if c.liveness {
+	switch {
+	case c.liveness:
 		kind = "liveness"
+	case c.own:
+		kind = "status"
 	}
 	wasFailing := c.checked && c.err != nil
 	switch {
@@ -263,7 +280,9 @@ func (s *Server) recompute() {
 		if err != nil {
 			err = fmt.Errorf("readiness check %q: %w", c.service, err)
 			fail(c.service, err)
-			fail(OverallService, err)
+			if !c.own {
+				fail(OverallService, err)
+			}
 		}
 	}
 	next[OverallService] = healthpb.HealthCheckResponse_SERVING

@@ -137,6 +137,35 @@ func TestStatuses(t *testing.T) {
 	}
 }
 
+// TestOwnStatus checks that a status-only check reports under its own
+// name and leaves the overall status alone.
+func TestOwnStatus(t *testing.T) {
+	cache, link := &toggle{}, &toggle{}
+	s := NewServer(WithInterval(10 * time.Millisecond))
+	s.AddReadiness("caches", cache.check)
+	s.AddStatus("operator-link", link.check)
+	c, ctx := start(t, s)
+
+	link.failing.Store(true)
+	waitStatuses(ctx, t, c, map[string]healthpb.HealthCheckResponse_ServingStatus{
+		"": serving, "readiness": serving, "caches": serving, "operator-link": notServing})
+	link.failing.Store(false)
+	cache.failing.Store(true)
+	waitStatuses(ctx, t, c, map[string]healthpb.HealthCheckResponse_ServingStatus{
+		"": notServing, "readiness": notServing, "caches": notServing, "operator-link": serving})
+
+	for _, name := range []string{"", "readiness", "liveness"} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("AddStatus(%q) did not panic", name)
+				}
+			}()
+			s.AddStatus(name, link.check)
+		}()
+	}
+}
+
 // TestHungCheck checks that checks that never return, or panic, count as
 // failing within the timeout, that the endpoint keeps answering quickly,
 // and that a hung check is not started again while it hangs.

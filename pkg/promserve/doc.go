@@ -1,0 +1,4 @@
+// Package promserve gives each ebb binary its private Prometheus registry,
+// with the Go and process collectors, and the handler that serves it at
+// /metrics.
+package promserve
