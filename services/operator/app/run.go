@@ -85,6 +85,10 @@ const (
 	// reconnect transparently.
 	grpcMaxConnectionAge      = 15 * time.Minute
 	grpcMaxConnectionAgeGrace = 30 * time.Second
+	// grpcKeepaliveMinTime is the shortest interval between a client's
+	// keepalive pings that the server accepts: below the metrics-apiserver's
+	// 10 s.
+	grpcKeepaliveMinTime = 5 * time.Second
 )
 
 // Run validates opts, applies the logging configuration and runs the
@@ -274,6 +278,13 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 			grpc.KeepaliveParams(keepalive.ServerParameters{
 				MaxConnectionAge:      grpcMaxConnectionAge,
 				MaxConnectionAgeGrace: grpcMaxConnectionAgeGrace,
+			}),
+			// The metrics-apiserver pings every 10 s (gRPC's floor), even
+			// between calls, to find a dead link; without this policy the
+			// server would answer its pings with GOAWAY "too_many_pings".
+			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+				MinTime:             grpcKeepaliveMinTime,
+				PermitWithoutStream: true,
 			}),
 		)
 		// Health over the mTLS link, for clients that check the link
