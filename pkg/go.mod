@@ -3,6 +3,7 @@ module github.com/ebb-autoscaler/ebb/pkg
 go 1.26.0
 
 require (
+	github.com/expr-lang/expr v1.17.8
 	github.com/fsnotify/fsnotify v1.9.0
 	github.com/go-logr/logr v1.4.4
 	github.com/google/go-cmp v0.7.0

@@ -91,6 +91,10 @@ const (
 	grpcKeepaliveMinTime = 5 * time.Second
 )
 
+// metricsServiceName is the MetricsService's name on the mTLS health
+// service, the name clients' health checks ask about.
+var metricsServiceName = metricsv1.MetricsService_ServiceDesc.ServiceName
+
 // Run validates opts, applies the logging configuration and runs the
 // operator until ctx is done, then shuts down in order: the controllers
 // stop, the Lease is released, the servers drain, the informers stop. It
@@ -126,7 +130,7 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	if err != nil {
 		return fmt.Errorf("registering process metrics: %w", err)
 	}
-	if err := errors.Join(registerWorkqueueMetrics(reg), restmapper.RegisterMetrics(reg)); err != nil {
+	if err := errors.Join(registerWorkqueueMetrics(reg), restmapper.RegisterMetrics(reg), triggers.RegisterMetrics(reg)); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	scaledobject.RegisterMetrics(reg)
@@ -258,9 +262,23 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 
+	// canServe reports why this replica cannot answer the MetricsService:
+	// its caches are not synced, or it is not the leader (the leader holds
+	// the scalers); nil when it can.
+	canServe := func() error {
+		if !soController.HasSynced() {
+			return errors.New("the operator's caches are not synced yet")
+		}
+		if !isLeader() {
+			return errors.New("this operator replica is not the leader")
+		}
+		return nil
+	}
+
 	// The mTLS gRPC server.
 	var grpcServer *grpc.Server
 	var grpcHealth *grpchealth.Server
+	var metricsService *metricsserver.Server
 	var tlsSource *tlsfiles.Source
 	if cfg.GRPCBindAddress != options.Disabled {
 		// Leaf verification rejects a certificate and a CA bundle that do
@@ -287,27 +305,27 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 				PermitWithoutStream: true,
 			}),
 		)
-		// Health over the mTLS link, for clients that check the link
-		// itself; kubelet probes use the plaintext health server.
+		// Health over the mTLS link. Beside the overall status (""), the
+		// MetricsService's own status is SERVING exactly while this
+		// replica can answer it (caches synced and leader; see
+		// reportServing), so a client with client-side health checking on
+		// that name (the metrics-apiserver) calls only the leader.
 		grpcHealth = grpchealth.NewServer()
+		grpcHealth.SetServingStatus(metricsServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 		healthpb.RegisterHealthServer(grpcServer, grpcHealth)
 		// The MetricsService: the leader answers the metrics-apiserver by
 		// polling the trigger's live scaler; a standby or a replica whose
 		// caches are not synced answers Unavailable, so the client retries
-		// elsewhere.
-		metricsServer := metricsserver.New(soInformer.Lister(), triggerCache, func() error {
-			if !soController.HasSynced() {
-				return errors.New("the operator's caches are not synced yet")
-			}
-			if !isLeader() {
-				return errors.New("this operator replica is not the leader")
-			}
-			return nil
-		})
+		// elsewhere. It tells the controller when a ScaledObject's metric
+		// health changes in a way its status shows, so status.health and
+		// the Fallback condition are written on transitions only.
+		metricsService = metricsserver.New(soInformer.Lister(), triggerCache, canServe,
+			metricsserver.WithHealthNotifier(soController.Enqueue))
+		soController.SetMetricsHealth(metricsService)
 		if err := metricsserver.RegisterMetrics(reg); err != nil {
 			return fmt.Errorf("registering metrics: %w", err)
 		}
-		metricsv1.RegisterMetricsServiceServer(grpcServer, metricsServer)
+		metricsv1.RegisterMetricsServiceServer(grpcServer, metricsService)
 		// A deleted ScaledObject's scalers are closed at once, so their
 		// connections to event sources do not outlive it.
 		if _, err := soInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -317,7 +335,7 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 				}
 				if so, ok := obj.(*kedav1alpha1.ScaledObject); ok {
 					triggerCache.Forget(cache.NewObjectName(so.Namespace, so.Name))
-					metricsServer.Forget(so.UID)
+					metricsService.Forget(so.UID)
 				}
 			},
 		}); err != nil {
@@ -471,6 +489,10 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	}
 
 	if grpcLis != nil {
+		g.Go(func() error {
+			reportServing(gctx, grpcHealth, metricsServiceName, canServe, servingStatusPeriod)
+			return nil
+		})
 		g.Go(func() error {
 			logger.Info("Serving gRPC with mutual TLS", "addr", grpcLis.Addr().String())
 			// ErrServerStopped: shutdown came before Serve; the listener

@@ -282,6 +282,11 @@ func TestRunServesAndShutsDown(t *testing.T) {
 				}
 				return nil
 			})
+			// The MetricsService itself is not served: the caches cannot
+			// sync, so clients' health checks on its name steer them away.
+			if st, err := healthStatus(ctx, grpcConn, metricsServiceName); err != nil || st != healthpb.HealthCheckResponse_NOT_SERVING {
+				t.Errorf("status of %s = %v, %v; want NOT_SERVING", metricsServiceName, st, err)
+			}
 			// ...and one without a certificate does not.
 			plainConn, err := grpc.NewClient(o.GRPCBindAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {

@@ -3,80 +3,21 @@ package metricsserver
 import (
 	"context"
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 
 	"gopkg.in/inf.v0"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 
 	"github.com/ebb-autoscaler/ebb/pkg/apis/keda/v1alpha1"
-	"github.com/ebb-autoscaler/ebb/services/operator/internal/triggers"
+	"github.com/ebb-autoscaler/ebb/pkg/scalers"
 )
 
-// countsLocked returns uid's consecutive failure counts by metric name,
-// creating them on first use. s.mu must be held.
-func (s *Server) countsLocked(uid types.UID) map[string]int32 {
-	m := s.failures[uid]
-	if m == nil {
-		m = map[string]int32{}
-		s.failures[uid] = m
-	}
-	return m
-}
-
-// recordSuccess resets the consecutive failures of one metric.
-func (s *Server) recordSuccess(uid types.UID, metricName string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := s.countsLocked(uid)
-	m[metricName] = 0
-}
-
-// recordFailure counts one more consecutive failure of one metric and
-// returns the count.
-func (s *Server) recordFailure(uid types.UID, metricName string) int32 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := s.countsLocked(uid)
-	if m[metricName] < 1<<30 {
-		m[metricName]++
-	}
-	return m[metricName]
-}
-
-// Health returns, per external metric name, the consecutive failed reads
-// seen while serving the ScaledObject uid, in the form of status.health:
-// Happy with 0 failures after a success, Failing with the count otherwise.
-// Metrics never read are absent. The map is a copy.
-func (s *Server) Health(uid types.UID) map[string]v1alpha1.HealthStatus {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := s.failures[uid]
-	if len(m) == 0 {
-		return nil
-	}
-	out := make(map[string]v1alpha1.HealthStatus, len(m))
-	for name, n := range m {
-		st := v1alpha1.HealthStatusHappy
-		if n > 0 {
-			st = v1alpha1.HealthStatusFailing
-		}
-		out[name] = v1alpha1.HealthStatus{NumberOfFailures: ptr.To(n), Status: st}
-	}
-	return out
-}
-
-// Forget drops the failure counts of the ScaledObject uid, for when it is
-// deleted.
-func (s *Server) Forget(uid types.UID) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.failures, uid)
-}
-
-// fallbackValue returns the value to serve instead of an error for tr of
-// so after failures consecutive failed reads, following KEDA:
+// fallbackValue returns the value to serve instead of an error for a
+// metric of so with the given target after failures consecutive failed
+// reads, following KEDA:
 //
 //   - spec.fallback must be set, with failureThreshold and replicas ≥ 0;
 //   - it applies once failures > failureThreshold (KEDA increments the count
@@ -90,15 +31,16 @@ func (s *Server) Forget(uid types.UID) {
 //   - for a Value target the value is R × target / readyReplicas, so the
 //     HPA (desired = ceil(ready × value / target)) lands on R; with no ready
 //     replica no fallback is possible;
-//   - the scalingModifiers behavior (a formula's nil handling) does not
-//     apply here, as formulas are not evaluated yet.
+//   - the scalingModifiers behavior only applies to the composite metric
+//     (composite true), where the caller asks for a value once the formula
+//     gave none: R is then fallback.replicas.
 //
 // Unlike KEDA, which goes through float64 and truncates to thousandths,
 // AverageValue fallbacks are computed exactly; Value fallbacks are
 // truncated to thousandths like KEDA's, which keeps the HPA at or below R.
 // When the fallback does not apply, why says why (empty when no fallback
 // is configured or the threshold is not reached).
-func (s *Server) fallbackValue(ctx context.Context, so *v1alpha1.ScaledObject, tr triggers.Trigger, failures int32) (q resource.Quantity, ok bool, why string) {
+func (s *Server) fallbackValue(ctx context.Context, so *v1alpha1.ScaledObject, metric autoscalingv2.MetricTarget, failures int32, composite bool) (q resource.Quantity, ok bool, why string) {
 	fb := so.Spec.Fallback
 	if fb == nil || failures <= fb.FailureThreshold {
 		return q, false, ""
@@ -106,20 +48,18 @@ func (s *Server) fallbackValue(ctx context.Context, so *v1alpha1.ScaledObject, t
 	if fb.FailureThreshold < 0 || fb.Replicas < 0 {
 		return q, false, "fallback.failureThreshold and fallback.replicas must not be negative"
 	}
-	ext := tr.MetricSpec.External
-	if ext == nil {
-		return q, false, "the trigger has no external metric"
-	}
 
 	replicas := int64(fb.Replicas)
 	var current, ready int32
-	needReplicas := ext.Target.Type == autoscalingv2.ValueMetricType
+	needReplicas := metric.Type == autoscalingv2.ValueMetricType
 	switch fb.Behavior {
 	case "", v1alpha1.FallbackBehaviorStatic:
 	case v1alpha1.FallbackBehaviorCurrentReplicas, v1alpha1.FallbackBehaviorCurrentReplicasIfHigher, v1alpha1.FallbackBehaviorCurrentReplicasIfLower:
 		needReplicas = true
 	case v1alpha1.FallbackBehaviorScalingModifiers:
-		return q, false, "the scalingModifiers fallback behavior needs a formula, which is not evaluated yet"
+		if !composite {
+			return q, false, "the scalingModifiers fallback behavior applies to a formula's composite metric only"
+		}
 	default:
 		// Unknown behaviors are refused by the CRD; treat them as static,
 		// as KEDA does.
@@ -144,23 +84,41 @@ func (s *Server) fallbackValue(ctx context.Context, so *v1alpha1.ScaledObject, t
 	}
 
 	var target *resource.Quantity
-	switch ext.Target.Type {
+	switch metric.Type {
 	case autoscalingv2.AverageValueMetricType:
-		target = ext.Target.AverageValue
+		target = metric.AverageValue
 	case autoscalingv2.ValueMetricType:
-		target = ext.Target.Value
+		target = metric.Value
 	}
 	if target == nil {
-		return q, false, fmt.Sprintf("the metric's %s target has no value", ext.Target.Type)
+		return q, false, fmt.Sprintf("the metric's %s target has no value", metric.Type)
 	}
 
 	t := target.DeepCopy()
 	v := new(inf.Dec).Mul(t.AsDec(), inf.NewDec(replicas, 0))
-	if ext.Target.Type == autoscalingv2.ValueMetricType {
+	if metric.Type == autoscalingv2.ValueMetricType {
 		if ready <= 0 {
 			return q, false, "the scale target has no ready replicas, which a Value target's fallback divides by"
 		}
 		v = new(inf.Dec).QuoRound(v, inf.NewDec(int64(ready), 0), 3, inf.RoundDown)
 	}
 	return *resource.NewDecimalQuantity(*v, resource.DecimalSI), true, ""
+}
+
+// compositeTarget is the HPA target of so's composite metric, from
+// spec.advanced.scalingModifiers, as the HPA builder makes it.
+func compositeTarget(so *v1alpha1.ScaledObject) (autoscalingv2.MetricTarget, error) {
+	sm := so.Spec.Advanced.ScalingModifiers
+	v, err := strconv.ParseFloat(strings.TrimSpace(sm.Target), 64)
+	if err != nil || !(v > 0) || math.IsInf(v, 0) {
+		return autoscalingv2.MetricTarget{}, fmt.Errorf("spec.advanced.scalingModifiers.target %q must be a number greater than 0", sm.Target)
+	}
+	q := scalers.FloatQuantity(v)
+	switch sm.MetricType {
+	case "", autoscalingv2.AverageValueMetricType:
+		return autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: &q}, nil
+	case autoscalingv2.ValueMetricType:
+		return autoscalingv2.MetricTarget{Type: autoscalingv2.ValueMetricType, Value: &q}, nil
+	}
+	return autoscalingv2.MetricTarget{}, fmt.Errorf("spec.advanced.scalingModifiers.metricType %q: must be AverageValue or Value", sm.MetricType)
 }

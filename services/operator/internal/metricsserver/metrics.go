@@ -22,8 +22,16 @@ var (
 	}, []string{"type"})
 	fallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "ebb", Subsystem: "metrics_service", Name: "fallbacks_total",
-		Help: "GetMetrics calls answered with a ScaledObject's fallback value, by trigger type.",
+		Help: "GetMetrics calls answered with a ScaledObject's fallback value, by trigger type (composite for a scaling modifiers formula's metric).",
 	}, []string{"type"})
+	fallbackObjects = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "ebb", Subsystem: "metrics_service", Name: "scaled_objects_in_fallback",
+		Help: "ScaledObjects with at least one metric whose failures are answered with (or, with a formula, handled by) their fallback.",
+	})
+	cachedReads = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "ebb", Subsystem: "metrics_service", Name: "cached_reads_total",
+		Help: "Trigger reads answered from the scale loop's last poll (useCachedMetrics) instead of polling the source.",
+	})
 )
 
 // RegisterMetrics registers the MetricsService's Prometheus metrics with
@@ -34,5 +42,7 @@ func RegisterMetrics(reg prometheus.Registerer) error {
 		reg.Register(requestDuration),
 		reg.Register(scalerErrors),
 		reg.Register(fallbacks),
+		reg.Register(fallbackObjects),
+		reg.Register(cachedReads),
 	)
 }

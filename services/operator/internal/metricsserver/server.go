@@ -12,8 +12,10 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
@@ -47,6 +49,16 @@ func WithClock(c clock.PassiveClock) Option { return func(s *Server) { s.clock =
 // Value targets) do not apply and the scaler's error is returned.
 func WithReplicas(f ReplicasFunc) Option { return func(s *Server) { s.replicas = f } }
 
+// WithHealthNotifier sets a function told the key of a ScaledObject with a
+// spec.fallback whenever what its status shows of its metrics' health
+// changes: a metric is read for the first time since the operator started,
+// goes from Happy to Failing or back, or starts or stops being answered
+// with the fallback. It is not told of every further failure, so a
+// controller that writes the status on each call writes it only on
+// transitions. It is called without locks held and must not block (a
+// workqueue's Add is right).
+func WithHealthNotifier(f func(cache.ObjectName)) Option { return func(s *Server) { s.notify = f } }
+
 // Server serves ebb.metrics.v1.MetricsService from the operator's state.
 // It is safe for concurrent use.
 type Server struct {
@@ -58,11 +70,15 @@ type Server struct {
 	pollTimeout time.Duration
 	clock       clock.PassiveClock
 	replicas    ReplicasFunc
+	notify      func(cache.ObjectName)
 
 	mu sync.Mutex
-	// failures counts consecutive failed reads per ScaledObject UID and
-	// external metric name (the keys of status.health, as in KEDA).
-	failures map[types.UID]map[string]int32
+	// health holds, per ScaledObject UID and external metric name (the
+	// keys of status.health, as in KEDA), the consecutive failed reads and
+	// whether the fallback answers them.
+	health map[types.UID]*objectHealth
+	// inFallback counts the entries of health with a metric in fallback.
+	inFallback int
 }
 
 // New returns a Server that finds ScaledObjects with lister and reads their
@@ -75,7 +91,7 @@ func New(lister kedalisters.ScaledObjectLister, cache *triggers.Cache, ready fun
 		ready:       ready,
 		pollTimeout: DefaultPollTimeout,
 		clock:       clock.RealClock{},
-		failures:    map[types.UID]map[string]int32{},
+		health:      map[types.UID]*objectHealth{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -110,34 +126,28 @@ func (s *Server) getMetrics(ctx context.Context, req *metricsv1.GetMetricsReques
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "reading ScaledObject %s: %v", ref, err)
 	}
-
-	if req.GetMetricName() == v1alpha1.CompositeMetricName && so.HasScalingModifiersFormula() {
-		// Evaluating the formula needs an expression engine the operator
-		// module does not carry yet.
-		return nil, status.Errorf(codes.Unimplemented, "ScaledObject %s: the scaling modifiers formula (metric %s) is not evaluated by this operator yet", ref, v1alpha1.CompositeMetricName)
-	}
-
 	trs, err := s.triggers.Scalers(so)
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "ScaledObject %s: %v", ref, err)
+	}
+	s.prune(so, trs)
+	if req.GetMetricName() == v1alpha1.CompositeMetricName && so.HasScalingModifiersFormula() {
+		return s.composite(ctx, so, trs, ref)
 	}
 	tr, ok := findTrigger(trs, req.GetMetricName())
 	if !ok {
 		return nil, status.Error(codes.NotFound, notFoundMessage(ref, req.GetMetricName(), trs))
 	}
 	if tr.Scaler == nil {
-		code := codes.FailedPrecondition
-		if errors.Is(tr.Err, scaler.ErrNotImplemented) {
-			code = codes.Unimplemented
-		}
-		return nil, status.Errorf(code, "trigger %d (%s) of %s: %v", tr.Index, tr.Type, ref, tr.Err)
+		return nil, noScalerError(tr, ref)
 	}
 
-	pollCtx, cancel := context.WithTimeout(ctx, s.pollTimeout)
-	reading, err := tr.Scaler.Poll(pollCtx)
-	cancel()
+	// The controller hears of a health change once per read, at the end.
+	changed := false
+	defer func() { s.notifyIf(so, changed) }()
+	reading, err := s.read(ctx, so, tr)
 	if err == nil {
-		s.recordSuccess(so.UID, tr.MetricName)
+		changed = s.recordSuccess(so, tr.MetricName)
 		return s.response(req.GetMetricName(), metricsv1.QuantityToProto(reading.Value)), nil
 	}
 
@@ -147,16 +157,75 @@ func (s *Server) getMetrics(ctx context.Context, req *metricsv1.GetMetricsReques
 	}
 
 	scalerErrors.WithLabelValues(tr.Type).Inc()
-	failures := s.recordFailure(so.UID, tr.MetricName)
+	failures, changed := s.recordFailure(so, tr.MetricName)
 	logger := klog.FromContext(ctx)
-	if q, ok, why := s.fallbackValue(ctx, so, tr, failures); ok {
+	var q resource.Quantity
+	var served bool
+	var why string
+	if ext := tr.MetricSpec.External; ext != nil {
+		q, served, why = s.fallbackValue(ctx, so, ext.Target, failures, false)
+	} else if so.Spec.Fallback != nil {
+		why = "the trigger has no external metric"
+	}
+	if s.setFallback(so, map[string]bool{tr.MetricName: served}) {
+		changed = true
+	}
+	if served {
 		fallbacks.WithLabelValues(tr.Type).Inc()
 		logger.V(2).Info("Serving the fallback value", "scaledObject", klog.KObj(so), "metricName", tr.MetricName, "failures", failures, "value", q.String(), "err", err)
 		return s.response(req.GetMetricName(), metricsv1.QuantityToProto(q)), nil
 	} else if why != "" {
 		logger.V(2).Info("Fallback does not apply", "scaledObject", klog.KObj(so), "metricName", tr.MetricName, "reason", why)
 	}
-	return nil, status.Errorf(pollErrorCode(err), "trigger %d (%s) of %s: %v", tr.Index, tr.Type, ref, err)
+	return nil, pollError(tr, ref, err)
+}
+
+// read returns the trigger's current reading: with useCachedMetrics, the
+// scale loop's last poll while it is recent (at most two polling
+// intervals old, so a scale loop that stopped polling is not trusted);
+// otherwise, or without such a poll, a poll of the source within the poll
+// timeout.
+func (s *Server) read(ctx context.Context, so *v1alpha1.ScaledObject, tr triggers.Trigger) (scaler.Reading, error) {
+	if tr.UseCachedMetrics {
+		if c, ok := tr.Cached(); ok && s.clock.Since(c.At) <= 2*pollingInterval(so) {
+			cachedReads.Inc()
+			return c.Reading, c.Err
+		}
+	}
+	return tr.Poll(ctx, triggers.OpGetMetrics, s.pollTimeout)
+}
+
+// pollingInterval is so's spec.pollingInterval, 30 s when unset.
+func pollingInterval(so *v1alpha1.ScaledObject) time.Duration {
+	if p := so.Spec.PollingInterval; p != nil && *p > 0 {
+		return time.Duration(*p) * time.Second
+	}
+	return time.Duration(v1alpha1.DefaultPollingInterval) * time.Second
+}
+
+// noScalerError is the error for a trigger whose scaler could not be
+// built.
+func noScalerError(tr triggers.Trigger, ref string) error {
+	code := codes.FailedPrecondition
+	if errors.Is(tr.Err, scaler.ErrNotImplemented) {
+		code = codes.Unimplemented
+	}
+	return status.Errorf(code, "trigger %d (%s) of %s: %v", tr.Index, tr.Type, ref, tr.Err)
+}
+
+// pollError is the error for a failed read of tr.
+func pollError(tr triggers.Trigger, ref string, err error) error {
+	return status.Errorf(pollErrorCode(err), "trigger %d (%s) of %s: %v", tr.Index, tr.Type, ref, err)
+}
+
+// healthKey is the status.health key of a trigger: its external metric
+// name, or "s<index>-<type>" for a trigger whose metric name only its
+// scaler knows (external scalers).
+func healthKey(t triggers.Trigger) string {
+	if t.MetricName != "" {
+		return t.MetricName
+	}
+	return fmt.Sprintf("s%d-%s", t.Index, t.Type)
 }
 
 func (s *Server) response(metricName string, q *metricsv1.Quantity) *metricsv1.GetMetricsResponse {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,10 +29,12 @@ import (
 
 var now = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// fakeScaler answers Poll from poll; safe for concurrent use.
+// fakeScaler answers Poll from poll and counts the calls; safe for
+// concurrent use.
 type fakeScaler struct {
-	mu   sync.Mutex
-	poll func(ctx context.Context) (scaler.Reading, error)
+	mu    sync.Mutex
+	poll  func(ctx context.Context) (scaler.Reading, error)
+	polls atomic.Int32
 }
 
 func (f *fakeScaler) set(p func(ctx context.Context) (scaler.Reading, error)) {
@@ -41,6 +44,7 @@ func (f *fakeScaler) set(p func(ctx context.Context) (scaler.Reading, error)) {
 }
 
 func (f *fakeScaler) Poll(ctx context.Context) (scaler.Reading, error) {
+	f.polls.Add(1)
 	f.mu.Lock()
 	p := f.poll
 	f.mu.Unlock()
@@ -222,18 +226,6 @@ func TestGetMetricsValue(t *testing.T) {
 	}
 	if !v.GetTimestamp().AsTime().Equal(now) {
 		t.Errorf("timestamp = %v, want %v", v.GetTimestamp().AsTime(), now)
-	}
-}
-
-func TestGetMetricsComposite(t *testing.T) {
-	f := newFixture(t)
-	f.addSO(t, func(so *v1alpha1.ScaledObject) {
-		so.Spec.Advanced = &v1alpha1.AdvancedConfig{ScalingModifiers: &v1alpha1.ScalingModifiers{Formula: "a + b", Target: "2"}}
-		so.Spec.Triggers[0].Name = "a"
-	}, trigger("a", "5", ""))
-	_, err := f.server.GetMetrics(context.Background(), request(v1alpha1.CompositeMetricName))
-	if status.Code(err) != codes.Unimplemented {
-		t.Fatalf("err = %v, want Unimplemented", err)
 	}
 }
 
@@ -440,7 +432,13 @@ func TestRegisterMetrics(t *testing.T) {
 	if d := testutil.ToFloat64(scalerErrors.WithLabelValues("metrics-api")) - errsBefore; d != 1 {
 		t.Errorf("scaler errors grew by %v, want 1", d)
 	}
-	if n, err := testutil.GatherAndCount(reg, "ebb_metrics_service_request_duration_seconds"); err != nil || n != 1 {
-		t.Errorf("duration histogram: %d series, %v", n, err)
+	for _, name := range []string{
+		"ebb_metrics_service_request_duration_seconds",
+		"ebb_metrics_service_scaled_objects_in_fallback",
+		"ebb_metrics_service_cached_reads_total",
+	} {
+		if n, err := testutil.GatherAndCount(reg, name); err != nil || n != 1 {
+			t.Errorf("%s: %d series, %v", name, n, err)
+		}
 	}
 }

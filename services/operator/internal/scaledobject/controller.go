@@ -3,6 +3,7 @@ package scaledobject
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/ebb-autoscaler/ebb/pkg/client/clientset/versioned"
 	kedainformers "github.com/ebb-autoscaler/ebb/pkg/client/informers/externalversions/keda/v1alpha1"
 	kedalisters "github.com/ebb-autoscaler/ebb/pkg/client/listers/keda/v1alpha1"
+	"github.com/ebb-autoscaler/ebb/pkg/formula"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaleloop"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/triggers"
 )
@@ -61,6 +63,10 @@ type Controller struct {
 	recorder    record.EventRecorder
 	metrics     TriggerMetrics
 	loop        ScaleLoop
+	health      MetricsHealth
+	// formula compiles a ScaledObject's scaling modifiers formula: through
+	// the trigger cache (once per generation) once it is set.
+	formula func(so *v1alpha1.ScaledObject) (*formula.Program, error)
 
 	soLister  kedalisters.ScaledObjectLister
 	hpaLister autoscalingv2listers.HorizontalPodAutoscalerLister
@@ -81,6 +87,7 @@ func NewController(logger klog.Logger, kubeClient kubernetes.Interface, kedaClie
 		mapper:      mapper,
 		recorder:    recorder,
 		metrics:     scalerMetrics{},
+		formula:     compileFormula,
 		soLister:    soInformer.Lister(),
 		hpaLister:   hpaInformer.Lister(),
 		synced:      []cache.InformerSynced{soInformer.Informer().HasSynced, hpaInformer.Informer().HasSynced},
@@ -119,13 +126,27 @@ func NewController(logger klog.Logger, kubeClient kubernetes.Interface, kedaClie
 
 // SetTriggerCache gives the controller the triggers' live scalers, which
 // define the HPA metric of external triggers; call it before Run.
-func (c *Controller) SetTriggerCache(cache *triggers.Cache) { c.metrics = scalerMetrics{cache: cache} }
+func (c *Controller) SetTriggerCache(cache *triggers.Cache) {
+	c.metrics = scalerMetrics{cache: cache}
+	c.formula = cache.Formula
+}
+
+// compileFormula compiles so's scaling modifiers formula as the trigger
+// cache does, for a controller without one.
+func compileFormula(so *v1alpha1.ScaledObject) (*formula.Program, error) {
+	p, err := formula.Compile(so.Spec.Advanced.ScalingModifiers.Formula, formula.Variables(so.Spec.Triggers))
+	if err != nil {
+		return nil, fmt.Errorf("spec.advanced.scalingModifiers.formula: %w", err)
+	}
+	return p, nil
+}
 
 // SetScaleLoop connects the scale loop; call it before Run.
 func (c *Controller) SetScaleLoop(loop ScaleLoop) { c.loop = loop }
 
 // Enqueue asks for a reconcile of key, as the scale loop does when a
-// ScaledObject's activity changes.
+// ScaledObject's activity changes and the MetricsService when its metrics'
+// health does.
 func (c *Controller) Enqueue(key cache.ObjectName) { c.queue.Add(key) }
 
 // hpaNeedsSync reports whether an HPA update matters to its ScaledObject:

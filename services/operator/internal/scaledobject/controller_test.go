@@ -468,6 +468,13 @@ func TestSyncTargetProblems(t *testing.T) {
 			wantErr:    true,
 			wantReason: reasonTargetNotFound,
 		},
+		"invalid scaling modifiers formula": {
+			so: newScaledObject(func(so *v1alpha1.ScaledObject) {
+				so.Spec.Triggers[0].Name = "queue"
+				so.Spec.Advanced = &v1alpha1.AdvancedConfig{ScalingModifiers: &v1alpha1.ScalingModifiers{Formula: "queue + nope", Target: "2"}}
+			}),
+			wantReason: reasonTriggerError,
+		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -101,6 +101,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		}
 	}
 	err = c.reconcile(ctx, so, status)
+	c.recordHealth(so, status)
 	if writeErr := c.writeStatus(ctx, so, status); writeErr != nil && err == nil {
 		err = writeErr
 	}
@@ -167,6 +168,14 @@ func (c *Controller) reconcile(ctx context.Context, so *v1alpha1.ScaledObject, s
 	status.PausedReplicaCount = nil
 	status.Conditions.Set(v1alpha1.ConditionPaused, metav1.ConditionFalse, "", "")
 
+	// An invalid formula gets no HPA, as in KEDA: its composite metric
+	// could never be served.
+	if so.HasScalingModifiersFormula() {
+		if _, err := c.formula(so); err != nil {
+			c.notReady(so, status, reasonTriggerError, err.Error())
+			return nil
+		}
+	}
 	metrics, err := c.metrics.MetricSpecs(ctx, so)
 	if err != nil {
 		c.notReady(so, status, reasonTriggerError, err.Error())

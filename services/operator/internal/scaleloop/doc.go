@@ -3,4 +3,11 @@
 // between zero (or idleReplicaCount) and max(minReplicaCount, 1), the part
 // of scaling the HPA cannot do. Between minimum and maximum the HPA scales
 // on the metric values the MetricsService serves.
+//
+// A ScaledObject is active when any trigger's scaler says so, or, with a
+// scaling modifiers formula, when the formula over the named triggers'
+// values (a failing trigger being nil) exceeds
+// scalingModifiers.activationTarget, as KEDA decides it. Each poll is kept
+// for triggers with useCachedMetrics, so the MetricsService answers the
+// HPA from it instead of polling the source again.
 package scaleloop

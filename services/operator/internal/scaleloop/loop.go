@@ -2,7 +2,11 @@ package scaleloop
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,7 +39,9 @@ type Replicas interface {
 type Activity struct {
 	// Known is false until the triggers were polled once.
 	Known bool
-	// Active reports whether any trigger was active at the last poll.
+	// Active reports whether any trigger was active at the last poll or,
+	// with a scaling modifiers formula, whether the formula's result
+	// exceeded scalingModifiers.activationTarget.
 	Active bool
 	// LastActive is when a trigger was last seen active (zero: never
 	// since the operator started, and not persisted).
@@ -126,21 +132,42 @@ func (l *Loop) poll(ctx context.Context, key cache.ObjectName) {
 		return
 	}
 	active, polled, failing := false, 0, 0
+	// With a scaling modifiers formula the formula decides activation, over
+	// the named triggers' values (a failing trigger is nil in it), as KEDA
+	// decides it: active when the result exceeds activationTarget.
+	var values map[string]float64
+	withFormula := so.HasScalingModifiersFormula()
+	if withFormula {
+		values = make(map[string]float64, len(trigs))
+	}
 	for _, t := range trigs {
 		if t.Scaler == nil {
 			continue // cpu and memory: the HPA reads them itself
 		}
 		polled++
-		reading, err := t.Scaler.Poll(ctx)
+		reading, err := t.Poll(ctx, triggers.OpIsActive, 0)
+		t.Remember(reading, err, l.clock.Now())
 		if err != nil {
 			failing++
 			logger.V(2).Info("Trigger poll failed", "trigger", t.Index, "type", t.Type, "err", err)
+			continue
+		}
+		if withFormula {
+			if t.Name != "" {
+				values[t.Name] = reading.Value.AsApproximateFloat64()
+			}
 			continue
 		}
 		active = active || reading.Active
 	}
 	if polled == 0 {
 		return // only cpu/memory triggers: the HPA alone scales, never to zero
+	}
+	// decided is false when no activity can be read from this poll: every
+	// trigger failed, or the formula could not be evaluated.
+	decided := failing < polled
+	if withFormula && decided {
+		active, decided = l.formulaActive(ctx, so, values)
 	}
 
 	now := l.clock.Now()
@@ -153,8 +180,8 @@ func (l *Loop) poll(ctx context.Context, key cache.ObjectName) {
 		}
 		l.states[key] = st
 	}
-	changed := !st.Known || (st.Active != active && failing < polled)
-	if failing < polled {
+	changed := !st.Known || (st.Active != active && decided)
+	if decided {
 		st.Known, st.Active = true, active
 	}
 	if active {
@@ -166,9 +193,10 @@ func (l *Loop) poll(ctx context.Context, key cache.ObjectName) {
 	if changed && l.changed != nil {
 		l.changed(key)
 	}
-	if failing == polled {
-		// Every trigger failed: hold the replicas where they are; the
-		// MetricsService serves the fallback to the HPA if one is set.
+	if !decided {
+		// Every trigger failed (or the formula gave nothing): hold the
+		// replicas where they are; the MetricsService serves the fallback
+		// to the HPA if one is set.
 		return
 	}
 
@@ -194,6 +222,46 @@ func (l *Loop) poll(ctx context.Context, key cache.ObjectName) {
 	}
 	logger.Info("Scaled the target", "target", target, "from", current, "to", want, "reason", reason)
 	l.recorder.Eventf(so, corev1.EventTypeNormal, reason, "Scaled %s from %d to %d", target, current, want)
+}
+
+// formulaActive evaluates so's scaling modifiers formula over values and
+// reports whether the result exceeds activationTarget (0 when unset).
+// ok is false when the formula cannot be evaluated (invalid, or failing
+// over the values it got, such as arithmetic on a failing trigger).
+func (l *Loop) formulaActive(ctx context.Context, so *v1alpha1.ScaledObject, values map[string]float64) (active, ok bool) {
+	logger := klog.FromContext(ctx)
+	prog, err := l.triggers.Formula(so)
+	if err == nil && prog == nil {
+		err = errors.New("no compiled formula")
+	}
+	if err != nil {
+		logger.V(2).Info("Cannot decide activity: the scaling modifiers formula is invalid", "err", err)
+		return false, false
+	}
+	v, err := prog.Eval(values)
+	if err != nil {
+		logger.V(2).Info("Cannot decide activity: the scaling modifiers formula did not give a value", "err", err)
+		return false, false
+	}
+	threshold, err := activationTarget(so.Spec.Advanced.ScalingModifiers)
+	if err != nil {
+		logger.V(2).Info("Cannot decide activity", "err", err)
+		return false, false
+	}
+	return v > threshold, true
+}
+
+// activationTarget parses scalingModifiers.activationTarget; empty is 0.
+func activationTarget(sm *v1alpha1.ScalingModifiers) (float64, error) {
+	s := strings.TrimSpace(sm.ActivationTarget)
+	if s == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("spec.advanced.scalingModifiers.activationTarget %q is not a number", sm.ActivationTarget)
+	}
+	return v, nil
 }
 
 // Decide returns the replica count the loop wants for a target at

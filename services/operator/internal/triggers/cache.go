@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/ebb-autoscaler/ebb/pkg/apis/keda/v1alpha1"
+	"github.com/ebb-autoscaler/ebb/pkg/formula"
 	"github.com/ebb-autoscaler/ebb/pkg/scalers"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaler"
 )
@@ -42,6 +43,13 @@ type Trigger struct {
 	// scaler.ErrNotImplemented for types ebb has no scaler for yet, and the
 	// like. Other triggers of the ScaledObject are unaffected.
 	Err error
+	// UseCachedMetrics is the trigger's useCachedMetrics: the HPA's reads
+	// are answered from the scale loop's last poll (see Remember, Cached).
+	UseCachedMetrics bool
+
+	// last is the scale loop's last poll, kept for UseCachedMetrics; nil
+	// for other triggers. It lives and dies with the generation's entry.
+	last *memo
 }
 
 // Resolver turns trigger index of so into the input of scalers.Parse,
@@ -78,13 +86,16 @@ type Cache struct {
 	closed  bool
 }
 
-// entry is the scalers of one ScaledObject generation. triggers is written
-// once, before ready is closed, and only read after.
+// entry is the scalers of one ScaledObject generation. triggers, formula
+// and formulaErr are written once, before ready is closed, and only read
+// after.
 type entry struct {
 	uid        types.UID
 	generation int64
 	ready      chan struct{}
 	triggers   []Trigger
+	formula    *formula.Program
+	formulaErr error
 }
 
 // NewCache returns an empty Cache whose scalers get deps.
@@ -130,6 +141,28 @@ func DefaultResolver(so *v1alpha1.ScaledObject, index int) (scalers.Trigger, err
 // triggers. Per-trigger build failures are in Trigger.Err; the error is
 // non-nil only after Close. The returned slice is shared: do not modify it.
 func (c *Cache) Scalers(so *v1alpha1.ScaledObject) ([]Trigger, error) {
+	e, err := c.entry(so)
+	if err != nil {
+		return nil, err
+	}
+	return e.triggers, nil
+}
+
+// Formula returns the compiled spec.advanced.scalingModifiers.formula of
+// so, compiled once per generation like the scalers (see Scalers), over
+// the variables formula.Variables gives. It returns nil and no error when
+// so has no formula, and the compile error when the formula is invalid.
+func (c *Cache) Formula(so *v1alpha1.ScaledObject) (*formula.Program, error) {
+	e, err := c.entry(so)
+	if err != nil {
+		return nil, err
+	}
+	return e.formula, e.formulaErr
+}
+
+// entry returns the built entry of so's generation, building it on first
+// use.
+func (c *Cache) entry(so *v1alpha1.ScaledObject) (*entry, error) {
 	key := cache.ObjectName{Namespace: so.Namespace, Name: so.Name}
 
 	c.mu.Lock()
@@ -141,7 +174,7 @@ func (c *Cache) Scalers(so *v1alpha1.ScaledObject) ([]Trigger, error) {
 	if e != nil && e.uid == so.UID && e.generation >= so.Generation {
 		c.mu.Unlock()
 		<-e.ready
-		return e.triggers, nil
+		return e, nil
 	}
 	old := e
 	e = &entry{uid: so.UID, generation: so.Generation, ready: make(chan struct{})}
@@ -151,11 +184,17 @@ func (c *Cache) Scalers(so *v1alpha1.ScaledObject) ([]Trigger, error) {
 	// Build outside the lock; others asking for this generation wait on
 	// ready, others asking for other keys are not held up.
 	e.triggers = c.build(so)
+	if so.HasScalingModifiersFormula() {
+		e.formula, e.formulaErr = formula.Compile(so.Spec.Advanced.ScalingModifiers.Formula, formula.Variables(so.Spec.Triggers))
+		if e.formulaErr != nil {
+			e.formulaErr = fmt.Errorf("spec.advanced.scalingModifiers.formula: %w", e.formulaErr)
+		}
+	}
 	close(e.ready)
 	if old != nil {
 		closeEntry(old)
 	}
-	return e.triggers, nil
+	return e, nil
 }
 
 // build makes the triggers of so. scaler.New does no I/O, so this is fast.
@@ -164,6 +203,10 @@ func (c *Cache) build(so *v1alpha1.ScaledObject) []Trigger {
 	for i, st := range so.Spec.Triggers {
 		t := &out[i]
 		t.Index, t.Type, t.Name = i, st.Type, st.Name
+		t.UseCachedMetrics = st.UseCachedMetrics
+		if st.UseCachedMetrics {
+			t.last = &memo{}
+		}
 
 		in, err := c.resolve(so, i)
 		if err != nil {

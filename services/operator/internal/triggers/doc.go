@@ -3,4 +3,11 @@
 // by every reader (the gRPC MetricsService, the scale loop), and closed when
 // the generation changes or the ScaledObject goes away, so no connection
 // outlives the spec it was built from.
+//
+// With the scalers, each generation keeps its compiled scaling modifiers
+// formula (Cache.Formula) and, for triggers with useCachedMetrics, the
+// outcome of the scale loop's last poll (Trigger.Remember and
+// Trigger.Cached), dropped with the generation. Trigger.Poll is the one
+// way readers poll a scaler, so every call is measured in the scaler call
+// metrics (RegisterMetrics).
 package triggers
