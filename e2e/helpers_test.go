@@ -2,12 +2,16 @@ package e2e
 
 import (
 	"context"
+	"net"
+	"os/exec"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	"github.com/ebb-autoscaler/ebb/e2e/cluster"
@@ -59,4 +63,32 @@ func createDeployment(ctx context.Context, t *testing.T, c *cluster.Cluster, ns,
 		t.Fatal(err)
 	}
 	return d
+}
+
+// startRedis runs a real Redis server (Debian's redis-server) as pod
+// "redis" in ns, behind Service redis.<ns>.svc:6379, with password if it is
+// not empty, and returns a client of it.
+func startRedis(ctx context.Context, t *testing.T, c *cluster.Cluster, ns, password string) *redis.Client {
+	t.Helper()
+	redisServer, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server is not installed (make test installs it with hack/install-event-sources.sh): %v", err)
+	}
+	args := []string{"--port", "6379", "--bind", "0.0.0.0", "--save", "", "--appendonly", "no"}
+	if password != "" {
+		args = append(args, "--requirepass", password)
+	} else {
+		// Reachable from other network namespaces without a password.
+		args = append(args, "--protected-mode", "no")
+	}
+	pod, err := c.RunPod(ctx, cluster.PodSpec{
+		Namespace: ns, Name: "redis", Path: redisServer, Args: args,
+		Ports: []corev1.ServicePort{{Name: "redis", Port: 6379, TargetPort: intstr.FromInt32(6379)}},
+	})
+	if err != nil {
+		t.Fatalf("Running Redis: %v", err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: net.JoinHostPort(pod.Host.Addr.String(), "6379"), Password: password})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
 }

@@ -155,8 +155,9 @@ func TestOperatorMetricsServiceMTLS(t *testing.T) {
 }
 
 // issueCertificates makes, in ebb-system, a CA from a selfSigned issuer, a
-// CA issuer, the operator's serving (and client) certificate for its
-// Service names, and a client certificate for the test.
+// CA issuer, the operator's and the metrics-apiserver's serving (and
+// client) certificates for their Service names, and a client certificate
+// for the test.
 func issueCertificates(ctx context.Context, t *testing.T, c *cluster.Cluster) {
 	t.Helper()
 	cm, err := cmclient.NewForConfig(c.Config)
@@ -176,6 +177,9 @@ func issueCertificates(ctx context.Context, t *testing.T, c *cluster.Cluster) {
 			IssuerRef: cmmeta.IssuerReference{Name: "selfsigned", Kind: "Issuer"}}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "ebb-operator-tls"}, Spec: cmapi.CertificateSpec{SecretName: "ebb-operator-tls", Usages: both,
 			DNSNames:  []string{"ebb-operator", "ebb-operator.ebb-system", operatorServerName, operatorServerName + ".cluster.local"},
+			IssuerRef: cmmeta.IssuerReference{Name: "ebb-ca", Kind: "Issuer"}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: metricsAPIServerCert}, Spec: cmapi.CertificateSpec{SecretName: metricsAPIServerCert, Usages: both,
+			DNSNames:  []string{"ebb-metrics-apiserver", "ebb-metrics-apiserver.ebb-system", "ebb-metrics-apiserver.ebb-system.svc", "ebb-metrics-apiserver.ebb-system.svc.cluster.local"},
 			IssuerRef: cmmeta.IssuerReference{Name: "ebb-ca", Kind: "Issuer"}}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "ebb-e2e-client-tls"}, Spec: cmapi.CertificateSpec{SecretName: "ebb-e2e-client-tls", Usages: both,
 			CommonName: "ebb-e2e-client", IssuerRef: cmmeta.IssuerReference{Name: "ebb-ca", Kind: "Issuer"}}},

@@ -2,16 +2,12 @@ package e2e
 
 import (
 	"context"
-	"net"
-	"os/exec"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	"github.com/ebb-autoscaler/ebb/e2e/cluster"
@@ -27,26 +23,13 @@ import (
 // External metric, and it goes back to zero after the cooldown once the
 // list is drained.
 func TestScaleToAndFromZeroOnRedis(t *testing.T) {
-	redisServer, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("redis-server is not installed (make test installs it with hack/install-event-sources.sh): %v", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	c := startCluster(ctx, t, cluster.Options{})
 	startOperator(ctx, t, c, "")
 
 	const ns, redisPassword = "queue", "e2e-redis-password"
-	redisPod, err := c.RunPod(ctx, cluster.PodSpec{
-		Namespace: ns, Name: "redis", Path: redisServer,
-		Args:  []string{"--port", "6379", "--bind", "0.0.0.0", "--requirepass", redisPassword, "--save", "", "--appendonly", "no"},
-		Ports: []corev1.ServicePort{{Name: "redis", Port: 6379, TargetPort: intstr.FromInt32(6379)}},
-	})
-	if err != nil {
-		t.Fatalf("Running Redis: %v", err)
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: net.JoinHostPort(redisPod.Host.Addr.String(), "6379"), Password: redisPassword})
-	defer rdb.Close()
+	rdb := startRedis(ctx, t, c, ns, redisPassword)
 
 	createDeployment(ctx, t, c, ns, "worker", 0)
 	const pollingInterval, cooldown = 2, 5
