@@ -1,16 +1,22 @@
-// Package app wires the ebb-webhook command.
 package app
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
+	cliflag "k8s.io/component-base/cli/flag"
 
 	"github.com/ebb-autoscaler/ebb/pkg/version"
+	"github.com/ebb-autoscaler/ebb/services/webhook/app/options"
 )
 
 // NewCommand returns the ebb-webhook command.
 func NewCommand() *cobra.Command {
+	opts := options.NewOptions()
 	var showVersion bool
 	cmd := &cobra.Command{
 		Use:          "ebb-webhook",
@@ -22,9 +28,27 @@ func NewCommand() *cobra.Command {
 				_, err := fmt.Fprintln(cmd.OutOrStdout(), version.Get())
 				return err
 			}
-			return fmt.Errorf("ebb-webhook %s does not serve yet: its server is built in a later release", version.Get().GitVersion)
+			ctx, stop := signalContext(cmd.Context())
+			defer stop()
+			return Run(ctx, opts)
 		},
 	}
-	cmd.Flags().BoolVar(&showVersion, "version", false, "Print version information and exit.")
+
+	fss := opts.Flags()
+	fss.FlagSet("global").BoolVar(&showVersion, "version", false, "Print version information and exit.")
+	fs := cmd.Flags()
+	for _, name := range fss.Order {
+		fs.AddFlagSet(fss.FlagSets[name])
+	}
+	cliflag.SetUsageAndHelpFunc(cmd, fss, 0)
 	return cmd
+}
+
+// signalContext returns the process's one context: cancelled on the first
+// SIGTERM or interrupt, which starts a clean shutdown. After that the
+// default handling is back, so a second signal ends the process at once.
+func signalContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	return ctx, stop
 }

@@ -1,0 +1,221 @@
+package options
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	cliflag "k8s.io/component-base/cli/flag"
+	logsapi "k8s.io/component-base/logs/api/v1"
+
+	"github.com/ebb-autoscaler/ebb/pkg/version"
+
+	// Make --logging-format=json available.
+	_ "k8s.io/component-base/logs/json/register"
+)
+
+// Defaults of the flags.
+const (
+	DefaultBindAddress        = ":9443"
+	DefaultHealthBindAddress  = ":8081"
+	DefaultMetricsBindAddress = ":8080"
+	DefaultCertDir            = "/etc/ebb/certs"
+
+	// Every admission makes a handful of reads (the target's kind and
+	// /scale, the ScaledObjects on the same target, the namespace's HPAs),
+	// and the API server calls the webhook as fast as clients write
+	// keda.sh objects: client-go's default of 5 requests per second would
+	// make a Helm install of a few dozen ScaledObjects time out in the
+	// limiter. The API server's priority and fairness still protects it.
+	DefaultKubeAPIQPS   float32 = 300
+	DefaultKubeAPIBurst int     = 600
+
+	// Disabled, given as the health or metrics bind address, turns that
+	// server off.
+	Disabled = "0"
+
+	// UserAgentName is the first part of the webhook's User-Agent.
+	UserAgentName = "ebb-webhook"
+)
+
+// Files that --cert-dir must hold, as cert-manager writes them into a
+// certificate Secret. ca.crt is not served; it is checked against
+// tls.crt so that a half-updated Secret is never loaded, and it is what
+// cert-manager's CA injector puts in the webhook configuration's caBundle.
+var certFiles = []string{"tls.crt", "tls.key", "ca.crt"}
+
+// Options are the command-line options of ebb-webhook.
+type Options struct {
+	Kubeconfig string
+
+	// BindAddress serves the HTTPS admission endpoints.
+	BindAddress string
+	// HealthBindAddress serves plaintext grpc.health.v1.Health for
+	// kubelet probes.
+	HealthBindAddress string
+	// MetricsBindAddress serves Prometheus /metrics.
+	MetricsBindAddress string
+	// CertDir holds the serving certificate: tls.crt, tls.key, ca.crt.
+	CertDir string
+
+	KubeAPIQPS   float32
+	KubeAPIBurst int
+
+	Logging *logsapi.LoggingConfiguration
+}
+
+// NewOptions returns Options holding the defaults.
+func NewOptions() *Options {
+	return &Options{
+		BindAddress:        DefaultBindAddress,
+		HealthBindAddress:  DefaultHealthBindAddress,
+		MetricsBindAddress: DefaultMetricsBindAddress,
+		CertDir:            DefaultCertDir,
+		KubeAPIQPS:         DefaultKubeAPIQPS,
+		KubeAPIBurst:       DefaultKubeAPIBurst,
+		Logging:            logsapi.NewLoggingConfiguration(),
+	}
+}
+
+// Flags returns the flags of the options, by section.
+func (o *Options) Flags() cliflag.NamedFlagSets {
+	var fss cliflag.NamedFlagSets
+
+	fs := fss.FlagSet("kubernetes client")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig,
+		"Path to a kubeconfig file. Empty: the KUBECONFIG environment variable, then the in-cluster configuration of the pod's service account.")
+	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS,
+		"Sustained requests per second to the Kubernetes API server. Every admission reads the cluster directly (no cache), a few requests each, "+
+			"so this is far above client-go's default of 5.")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst,
+		"Requests allowed in a burst above --kube-api-qps, for a Helm install or a GitOps sync that creates many objects at once.")
+
+	fs = fss.FlagSet("serving")
+	fs.StringVar(&o.BindAddress, "bind-address", o.BindAddress,
+		"Address of the HTTPS server of the admission endpoints, which the API server calls.")
+	fs.StringVar(&o.CertDir, "cert-dir", o.CertDir,
+		"Directory holding tls.crt, tls.key and ca.crt, such as a mounted cert-manager Secret. tls.crt and tls.key are the serving certificate; "+
+			"ca.crt must have issued tls.crt. The files are reloaded when they change, without a restart.")
+	fs.StringVar(&o.HealthBindAddress, "health-bind-address", o.HealthBindAddress,
+		"Address of the plaintext gRPC health server (grpc.health.v1.Health) for kubelet probes. \"0\" turns it off.")
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress,
+		"Address of the HTTP server of Prometheus metrics at /metrics. \"0\" turns it off.")
+
+	logsapi.AddFlags(o.Logging, fss.FlagSet("logging"))
+	return fss
+}
+
+// Validate checks the options and returns every problem found.
+func (o *Options) Validate() []error {
+	var errs []error
+	if o.BindAddress == Disabled {
+		errs = append(errs, errors.New("--bind-address cannot be turned off: the admission server is what the webhook is for"))
+	} else {
+		errs = append(errs, validateAddress("--bind-address", o.BindAddress)...)
+	}
+	errs = append(errs, validateAddress("--health-bind-address", o.HealthBindAddress)...)
+	errs = append(errs, validateAddress("--metrics-bind-address", o.MetricsBindAddress)...)
+	errs = append(errs, validateCertDir(o.CertDir)...)
+
+	if o.KubeAPIQPS <= 0 {
+		errs = append(errs, fmt.Errorf("--kube-api-qps must be greater than 0, got %v", o.KubeAPIQPS))
+	}
+	if o.KubeAPIBurst < 1 {
+		errs = append(errs, fmt.Errorf("--kube-api-burst must be at least 1, got %d", o.KubeAPIBurst))
+	}
+
+	if o.Logging == nil {
+		errs = append(errs, errors.New("logging configuration is missing"))
+	} else if fieldErrs := logsapi.Validate(o.Logging, nil, nil); len(fieldErrs) > 0 {
+		errs = append(errs, fmt.Errorf("logging flags: %w", fieldErrs.ToAggregate()))
+	}
+	return errs
+}
+
+// validateAddress checks a host:port bind address; Disabled is allowed.
+func validateAddress(flag, addr string) []error {
+	if addr == Disabled {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return []error{fmt.Errorf("%s %q is not a host:port address: %w", flag, addr, err)}
+	}
+	var errs []error
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		errs = append(errs, fmt.Errorf("%s %q: port %q is not a number from 0 to 65535", flag, addr, port))
+	}
+	if host != "" && net.ParseIP(host) == nil {
+		if msgs := validation.IsDNS1123Subdomain(strings.ToLower(host)); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("%s %q: host %q is neither an IP address nor a host name", flag, addr, host))
+		}
+	}
+	return errs
+}
+
+// validateCertDir checks that dir holds readable certificate files. Their
+// content is checked when the server loads them.
+func validateCertDir(dir string) []error {
+	if dir == "" {
+		return []error{errors.New("--cert-dir must not be empty: the API server calls webhooks over HTTPS only")}
+	}
+	var errs []error
+	for _, name := range certFiles {
+		p := filepath.Join(dir, name)
+		f, err := os.Open(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--cert-dir: cannot read %s: %w", p, err))
+			continue
+		}
+		_ = f.Close()
+	}
+	return errs
+}
+
+// Config is the completed configuration of ebb-webhook.
+type Config struct {
+	// Kube is the configuration of every client to the API server.
+	Kube *rest.Config
+
+	BindAddress        string
+	HealthBindAddress  string
+	MetricsBindAddress string
+	CertDir            string
+}
+
+// Config completes validated options into a Config: it loads the client
+// configuration.
+func (o *Options) Config() (*Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = o.Kubeconfig
+	kube, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		if o.Kubeconfig != "" {
+			return nil, fmt.Errorf("loading --kubeconfig %s: %w", o.Kubeconfig, err)
+		}
+		return nil, fmt.Errorf("loading the Kubernetes client configuration (no --kubeconfig given, KUBECONFIG unset or unusable, and not in a pod): %w", err)
+	}
+	kube.QPS = o.KubeAPIQPS
+	kube.Burst = o.KubeAPIBurst
+	kube.UserAgent = UserAgent()
+	return &Config{
+		Kube:               kube,
+		BindAddress:        o.BindAddress,
+		HealthBindAddress:  o.HealthBindAddress,
+		MetricsBindAddress: o.MetricsBindAddress,
+		CertDir:            o.CertDir,
+	}, nil
+}
+
+// UserAgent is the User-Agent of ebb-webhook's requests:
+// ebb-webhook/<version>.
+func UserAgent() string {
+	return UserAgentName + "/" + version.Get().GitVersion
+}
