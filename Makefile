@@ -42,13 +42,14 @@ e2e: ## Run only the end-to-end tests (the e2e module)
 	@hack/test.sh ./e2e/...
 
 .PHONY: verify
-verify: ## Check generated code, protos, dependency drift, gofmt, go vet, staticcheck, standalone builds
+verify: ## Check generated code, protos, charts, dependency drift, gofmt, go vet, staticcheck, standalone builds
 	@hack/verify-gofmt.sh
 	@echo ">> go vet"; go vet $(PACKAGES)
 	@hack/verify-build.sh
 	@hack/verify-deps.sh
 	@hack/verify-codegen.sh
 	@hack/verify-proto.sh
+	@hack/verify-charts.sh
 	@hack/verify-staticcheck.sh $(PACKAGES)
 
 .PHONY: generate

@@ -3,7 +3,7 @@
 #   - deepcopy functions            pkg/apis/keda/v1alpha1/zz_generated.deepcopy.go
 #   - clientset, listers, informers pkg/client/{clientset,listers,informers}
 #   - apply configurations          pkg/client/applyconfiguration
-#   - CRD manifests, one per kind   deploy/crds/
+#   - CRD manifests, one per kind   deploy/crds/ (and the copy in deploy/charts/ebb-operator/crds/)
 # Generators are pinned in hack/tools/go.mod and cached outside the clone.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib/init.sh"
@@ -44,3 +44,6 @@ rm -f deploy/crds/keda.sh_*.yaml
   crd:crdVersions=v1,generateEmbeddedObjectMeta=true \
   paths=./pkg/apis/... \
   output:crd:artifacts:config=deploy/crds
+
+# The ebb-operator chart carries a copy of the CRDs.
+bash "${EBB_ROOT}/hack/update-chart-crds.sh"
