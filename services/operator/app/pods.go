@@ -36,3 +36,33 @@ func (p podCounter) CountPods(namespace string, selector labels.Selector) (int, 
 	}
 	return n, nil
 }
+
+// CountReadyPods counts the running and ready pods in namespace matching
+// selector, the ready replicas of a scale target that is neither a
+// Deployment nor a StatefulSet (as KEDA counts them for a fallback), with
+// one LIST served from the API server's watch cache.
+func (p podCounter) CountReadyPods(ctx context.Context, namespace string, selector labels.Selector) (int32, error) {
+	ctx, cancel := context.WithTimeout(ctx, podCountTimeout)
+	defer cancel()
+	pods, err := p.client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector.String(), ResourceVersion: "0"})
+	if err != nil {
+		return 0, err
+	}
+	var n int32
+	for i := range pods.Items {
+		if pod := &pods.Items[i]; pod.Status.Phase == corev1.PodRunning && podReady(pod) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// podReady reports whether pod's Ready condition is True.
+func podReady(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

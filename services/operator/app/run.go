@@ -211,19 +211,20 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	// the target's environment when their scalers are built, once per
 	// ScaledObject generation, by direct reads: no cache of every Secret.
 	authResolver := triggers.NewAuthResolver(kubeClient, kedaClient, cfg.ClusterObjectNamespace)
-	triggerCache := triggers.NewCache(scaler.Deps{Logger: logger.WithName("scaler"), Pods: podCounter{client: kubeClient}},
+	pods := podCounter{client: kubeClient}
+	triggerCache := triggers.NewCache(scaler.Deps{Logger: logger.WithName("scaler"), Pods: pods},
 		triggers.WithResolver(authResolver.Resolve))
 	defer triggerCache.Close()
-	// The loop reads Deployments' and StatefulSets' replicas from slim
-	// informer caches (no API request per poll); other kinds and writes go
-	// through /scale.
-	replicas := scaleloop.InformerReplicas{
-		Deployments:  kubeFactory.Apps().V1().Deployments().Lister(),
-		StatefulSets: kubeFactory.Apps().V1().StatefulSets().Lister(),
-		Fallback:     scaleloop.ScaleReplicas{Client: scaleClient},
-	}
+	// go-redis logs through klog, like everything else.
+	routeRedisLogs(logger)
+	// The loop (and the MetricsService's fallback) read Deployments' and
+	// StatefulSets' replicas from slim informer caches (no API request per
+	// poll); other kinds and writes go through /scale.
+	replicas := targetReplicas(kubeFactory, scaleClient, pods)
 	loop := scaleloop.New(soInformer.Lister(), triggerCache, replicas, recorder,
-		soController.Enqueue, clock.RealClock{}, poller.WithLogger(logger.WithName("scaleloop")))
+		soController.Enqueue, clock.RealClock{},
+		scaleloop.WithPollTimeout(triggers.DefaultPollTimeout),
+		scaleloop.WithPollerOptions(poller.WithLogger(logger.WithName("scaleloop"))))
 	if err := loop.Poller().RegisterMetrics(reg); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
@@ -320,7 +321,7 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 		// health changes in a way its status shows, so status.health and
 		// the Fallback condition are written on transitions only.
 		metricsService = metricsserver.New(soInformer.Lister(), triggerCache, canServe,
-			metricsserver.WithHealthNotifier(soController.Enqueue))
+			metricsServiceOptions(replicas, soController.Enqueue)...)
 		soController.SetMetricsHealth(metricsService)
 		if err := metricsserver.RegisterMetrics(reg); err != nil {
 			return fmt.Errorf("registering metrics: %w", err)
@@ -611,8 +612,6 @@ func newElector(cfg *options.Config, recorder resourcelock.EventRecorder, watchd
 	return elector, nil
 }
 
-// dropManagedFields is an informer transform that removes managedFields
-// before an object enters the cache.
 // slimKubeObject is the transform of the Kubernetes informers: workloads
 // keep only their identity and replicas (the scale loop's needs), and
 // every object loses its managedFields.
@@ -624,6 +623,8 @@ func slimKubeObject(obj any) (any, error) {
 	return dropManagedFields(obj)
 }
 
+// dropManagedFields is an informer transform that removes managedFields
+// before an object enters the cache.
 func dropManagedFields(obj any) (any, error) {
 	if accessor, err := meta.Accessor(obj); err == nil {
 		accessor.SetManagedFields(nil)

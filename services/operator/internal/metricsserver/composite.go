@@ -61,7 +61,7 @@ func (s *Server) composite(ctx context.Context, so *v1alpha1.ScaledObject, trs [
 		if t.Scaler == nil {
 			return nil, noScalerError(t, ref)
 		}
-		inputs = append(inputs, &input{trigger: t, key: healthKey(t)})
+		inputs = append(inputs, &input{trigger: t})
 	}
 
 	var wg sync.WaitGroup
@@ -77,6 +77,15 @@ func (s *Server) composite(ctx context.Context, so *v1alpha1.ScaledObject, trs [
 	// The controller hears of a health change once per read, at the end.
 	changed := false
 	defer func() { s.notifyIf(so, changed) }()
+	// Each trigger's health is kept under its external metric name, as for
+	// a metric of its own; an external scaler names its metric at its
+	// first successful read (until then it is kept under a placeholder).
+	for _, in := range inputs {
+		in.key = healthKey(in.trigger)
+		if s.dropPlaceholder(so, in.trigger) {
+			changed = true
+		}
+	}
 	values := make(map[string]float64, len(inputs))
 	var failed []*input
 	var worst int32 // the most consecutive failures of a failing trigger

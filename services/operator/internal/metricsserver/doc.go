@@ -4,7 +4,11 @@
 // for triggers with useCachedMetrics, from the scale loop's last poll),
 // evaluates a scaling modifiers formula for the composite metric, maps
 // failures onto the gRPC codes the service documents, and applies the
-// ScaledObject's fallback after repeated failures, as KEDA does.
+// ScaledObject's fallback after repeated failures, as KEDA does. The
+// metric of an external or external-push trigger is the one its scaler
+// named (see triggers.Trigger.ExternalMetricName); when the HPA asks for
+// an "s<i>-…" name the scaler has not given yet during this generation,
+// the server asks it.
 //
 // It keeps, in memory, each metric's consecutive failures and whether the
 // fallback answers for it (Health, FallbackMetrics), and tells the

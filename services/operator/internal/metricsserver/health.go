@@ -105,7 +105,7 @@ func (s *Server) prune(so *v1alpha1.ScaledObject, trs []triggers.Trigger) {
 		o.generation = so.Generation
 		changed := false
 		for name := range o.metrics {
-			if !slices.ContainsFunc(trs, func(t triggers.Trigger) bool { return healthKey(t) == name }) {
+			if !slices.ContainsFunc(trs, func(t triggers.Trigger) bool { return keeps(t, name) }) {
 				delete(o.metrics, name)
 				changed = true
 			}
@@ -113,6 +113,47 @@ func (s *Server) prune(so *v1alpha1.ScaledObject, trs []triggers.Trigger) {
 		return changed
 	})
 	s.notifyIf(so, changed)
+}
+
+// keeps reports whether the health kept under name may belong to t: its
+// key, or, for a trigger whose scaler names its metric, any "s<index>-"
+// name (the new generation's scaler has not named it yet, and will most
+// likely give the same name).
+func keeps(t triggers.Trigger, name string) bool {
+	if healthKey(t) == name {
+		return true
+	}
+	if !t.ScalerDefinesMetric() || t.ExternalMetricName() != "" {
+		return false
+	}
+	i, ok := metricIndex(name)
+	return ok && i == t.Index
+}
+
+// dropPlaceholder drops the health kept under t's placeholder key (see
+// placeholderKey) once t's scaler has named its metric, whose name is the
+// key from then on. It reports whether a status would show the change.
+func (s *Server) dropPlaceholder(so *v1alpha1.ScaledObject, t triggers.Trigger) bool {
+	if !t.ScalerDefinesMetric() || t.ExternalMetricName() == "" {
+		return false
+	}
+	key := placeholderKey(t)
+	s.mu.Lock()
+	stale := false
+	if o := s.health[so.UID]; o != nil {
+		_, stale = o.metrics[key]
+	}
+	s.mu.Unlock()
+	if !stale {
+		return false
+	}
+	return s.update(so, func(o *objectHealth) bool {
+		if _, ok := o.metrics[key]; !ok {
+			return false
+		}
+		delete(o.metrics, key)
+		return true
+	})
 }
 
 // recordSuccess resets the consecutive failures of one metric and ends its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,8 +28,9 @@ import (
 )
 
 // DefaultPollTimeout bounds one poll of a trigger's source, whatever the
-// caller's deadline.
-const DefaultPollTimeout = 5 * time.Second
+// caller's deadline (a scaler's own shorter timeout applies, see
+// triggers.Trigger.PollTimeout). The scale loop uses the same bound.
+const DefaultPollTimeout = triggers.DefaultPollTimeout
 
 // ReplicasFunc reports the scale target's current replica count (its
 // /scale spec.replicas) and its ready pods, from informers. The fallback
@@ -134,21 +136,30 @@ func (s *Server) getMetrics(ctx context.Context, req *metricsv1.GetMetricsReques
 	if req.GetMetricName() == v1alpha1.CompositeMetricName && so.HasScalingModifiersFormula() {
 		return s.composite(ctx, so, trs, ref)
 	}
-	tr, ok := findTrigger(trs, req.GetMetricName())
-	if !ok {
-		return nil, status.Error(codes.NotFound, notFoundMessage(ref, req.GetMetricName(), trs))
+	name := req.GetMetricName()
+	tr, found, askErr := s.findTrigger(ctx, trs, name)
+	if !found {
+		return nil, status.Error(codes.NotFound, notFoundMessage(ref, name, trs))
 	}
 	if tr.Scaler == nil {
 		return nil, noScalerError(tr, ref)
 	}
 
 	// The controller hears of a health change once per read, at the end.
-	changed := false
+	// The metric's health is kept under the name the HPA reads, which is
+	// the trigger's external metric name.
+	changed := s.dropPlaceholder(so, tr)
 	defer func() { s.notifyIf(so, changed) }()
-	reading, err := s.read(ctx, so, tr)
+	var reading scaler.Reading
+	err = askErr // the scaler could not say what its metric is: a failed read
 	if err == nil {
-		changed = s.recordSuccess(so, tr.MetricName)
-		return s.response(req.GetMetricName(), metricsv1.QuantityToProto(reading.Value)), nil
+		reading, err = s.read(ctx, so, tr)
+	}
+	if err == nil {
+		if s.recordSuccess(so, name) {
+			changed = true
+		}
+		return s.response(name, metricsv1.QuantityToProto(reading.Value)), nil
 	}
 
 	// The caller gave up: not the source's fault, not a failure to count.
@@ -157,25 +168,26 @@ func (s *Server) getMetrics(ctx context.Context, req *metricsv1.GetMetricsReques
 	}
 
 	scalerErrors.WithLabelValues(tr.Type).Inc()
-	failures, changed := s.recordFailure(so, tr.MetricName)
+	failures, c := s.recordFailure(so, name)
+	changed = changed || c
 	logger := klog.FromContext(ctx)
 	var q resource.Quantity
 	var served bool
 	var why string
-	if ext := tr.MetricSpec.External; ext != nil {
-		q, served, why = s.fallbackValue(ctx, so, ext.Target, failures, false)
+	if spec, known := tr.Metric(); known && spec.External != nil {
+		q, served, why = s.fallbackValue(ctx, so, spec.External.Target, failures, false)
 	} else if so.Spec.Fallback != nil {
-		why = "the trigger has no external metric"
+		why = "the metric's target is not known: its scaler has not given its metric spec yet"
 	}
-	if s.setFallback(so, map[string]bool{tr.MetricName: served}) {
+	if s.setFallback(so, map[string]bool{name: served}) {
 		changed = true
 	}
 	if served {
 		fallbacks.WithLabelValues(tr.Type).Inc()
-		logger.V(2).Info("Serving the fallback value", "scaledObject", klog.KObj(so), "metricName", tr.MetricName, "failures", failures, "value", q.String(), "err", err)
-		return s.response(req.GetMetricName(), metricsv1.QuantityToProto(q)), nil
+		logger.V(2).Info("Serving the fallback value", "scaledObject", klog.KObj(so), "metricName", name, "failures", failures, "value", q.String(), "err", err)
+		return s.response(name, metricsv1.QuantityToProto(q)), nil
 	} else if why != "" {
-		logger.V(2).Info("Fallback does not apply", "scaledObject", klog.KObj(so), "metricName", tr.MetricName, "reason", why)
+		logger.V(2).Info("Fallback does not apply", "scaledObject", klog.KObj(so), "metricName", name, "reason", why)
 	}
 	return nil, pollError(tr, ref, err)
 }
@@ -193,6 +205,58 @@ func (s *Server) read(ctx context.Context, so *v1alpha1.ScaledObject, tr trigger
 		}
 	}
 	return tr.Poll(ctx, triggers.OpGetMetrics, s.pollTimeout)
+}
+
+// findTrigger returns the trigger whose External metric is metricName. A
+// trigger's metric comes from its metadata or, for external and
+// external-push triggers, from the scaler's GetMetricSpec (recorded with
+// the trigger's scaler when the controller built the HPA, or at a
+// successful poll). When no known metric matches and metricName is
+// "s<i>-…" for such a trigger whose scaler has not given its metric during
+// this generation (the operator restarted, say, and the HPA read first),
+// the scaler is asked, within the poll timeout: found is then true when
+// it names metricName, or when it cannot be asked (askErr, which the
+// caller counts as the trigger's failed read: the name is its index's,
+// and the HPA reads it).
+func (s *Server) findTrigger(ctx context.Context, trs []triggers.Trigger, metricName string) (tr triggers.Trigger, found bool, askErr error) {
+	for _, t := range trs {
+		if n := t.ExternalMetricName(); n != "" && n == metricName {
+			return t, true, nil
+		}
+	}
+	i, ok := metricIndex(metricName)
+	if !ok || i >= len(trs) || !trs[i].ScalerDefinesMetric() {
+		return triggers.Trigger{}, false, nil
+	}
+	t := trs[i]
+	if _, known := t.Metric(); known || t.Scaler == nil {
+		// A known metric of another name; or no scaler to ask, which the
+		// caller reports for the trigger.
+		return t, !known, nil
+	}
+	spec, err := t.ResolveMetric(ctx, t.PollTimeout(s.pollTimeout))
+	if err != nil {
+		return t, true, err
+	}
+	return t, spec.External != nil && spec.External.Metric.Name == metricName, nil
+}
+
+// metricIndex returns the trigger index i of an external metric name
+// "s<i>-…".
+func metricIndex(metricName string) (int, bool) {
+	rest, ok := strings.CutPrefix(metricName, "s")
+	if !ok {
+		return 0, false
+	}
+	digits, _, ok := strings.Cut(rest, "-")
+	if !ok || digits == "" || len(digits) > 6 {
+		return 0, false
+	}
+	i, err := strconv.Atoi(digits)
+	if err != nil || i < 0 || strconv.Itoa(i) != digits {
+		return 0, false
+	}
+	return i, true
 }
 
 // pollingInterval is so's spec.pollingInterval, 30 s when unset.
@@ -219,12 +283,19 @@ func pollError(tr triggers.Trigger, ref string, err error) error {
 }
 
 // healthKey is the status.health key of a trigger: its external metric
-// name, or "s<index>-<type>" for a trigger whose metric name only its
-// scaler knows (external scalers).
+// name (for external scalers, the name the scaler gave), or, while an
+// external scaler has not given its metric yet, the placeholder
+// placeholderKey.
 func healthKey(t triggers.Trigger) string {
-	if t.MetricName != "" {
-		return t.MetricName
+	if n := t.ExternalMetricName(); n != "" {
+		return n
 	}
+	return placeholderKey(t)
+}
+
+// placeholderKey is "s<index>-<type>", the status.health key of a trigger
+// whose metric name is not known.
+func placeholderKey(t triggers.Trigger) string {
 	return fmt.Sprintf("s%d-%s", t.Index, t.Type)
 }
 
@@ -265,20 +336,13 @@ func validate(req *metricsv1.GetMetricsRequest) error {
 	return nil
 }
 
-func findTrigger(trs []triggers.Trigger, metricName string) (triggers.Trigger, bool) {
-	for _, t := range trs {
-		if t.MetricName != "" && t.MetricName == metricName {
-			return t, true
-		}
-	}
-	return triggers.Trigger{}, false
-}
-
 func notFoundMessage(ref, metricName string, trs []triggers.Trigger) string {
 	var names []string
 	for _, t := range trs {
-		if t.MetricName != "" {
-			names = append(names, t.MetricName)
+		if n := t.ExternalMetricName(); n != "" {
+			names = append(names, n)
+		} else if t.ScalerDefinesMetric() {
+			names = append(names, fmt.Sprintf("s%d-<named by the %s scaler, not known yet>", t.Index, t.Type))
 		}
 	}
 	if len(names) == 0 {

@@ -71,8 +71,10 @@ type fixture struct {
 	server  *Server
 	indexer cache.Indexer
 	scalers map[string]*fakeScaler
-	ready   error
-	mu      sync.Mutex
+	// externals are the external triggers' scalers, in build order.
+	externals []*fakeExternal
+	ready     error
+	mu        sync.Mutex
 }
 
 func newFixture(t *testing.T, opts ...Option) *fixture {
@@ -82,6 +84,9 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 		scalers: map[string]*fakeScaler{},
 	}
 	tc := triggers.NewCache(scaler.Deps{}, triggers.WithScalerConstructor(func(cfg scalers.Config, _ scaler.Deps) (scaler.Scaler, error) {
+		if ext, ok := cfg.(*scalers.ExternalConfig); ok {
+			return f.newExternal(ext), nil
+		}
 		c := cfg.(*scalers.MetricsAPIConfig)
 		if c.ValueLocation == "unimplemented" {
 			return nil, &scaler.Error{Type: cfg.Type(), Kind: scaler.ErrNotImplemented, Detail: "not yet"}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/ebb-autoscaler/ebb/pkg/apis/keda/v1alpha1"
 	"github.com/ebb-autoscaler/ebb/pkg/scalers"
-	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaler"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/triggers"
 )
 
@@ -59,21 +58,18 @@ func (m scalerMetrics) MetricSpecs(ctx context.Context, so *v1alpha1.ScaledObjec
 	return out, nil
 }
 
-// askScaler asks trigger i's live scaler for its HPA metric.
+// askScaler asks trigger i's live scaler for its HPA metric. The answer
+// is recorded with the trigger's scaler (see triggers.Trigger.Metric), so
+// the MetricsService maps the metric name the HPA asks for back to the
+// trigger.
 func askScaler(ctx context.Context, live []triggers.Trigger, i int, typ string) (autoscalingv2.MetricSpec, error) {
 	if i >= len(live) {
 		return autoscalingv2.MetricSpec{}, fmt.Errorf("trigger %d (%s): no live scaler", i, typ)
 	}
-	if live[i].Err != nil {
+	if live[i].Scaler == nil && live[i].Err != nil {
 		return autoscalingv2.MetricSpec{}, fmt.Errorf("trigger %d (%s): %w", i, typ, live[i].Err)
 	}
-	source, ok := live[i].Scaler.(scaler.MetricSpecSource)
-	if !ok {
-		return autoscalingv2.MetricSpec{}, fmt.Errorf("trigger %d (%s): its scaler cannot define its metric", i, typ)
-	}
-	ctx, cancel := context.WithTimeout(ctx, metricSpecTimeout)
-	defer cancel()
-	spec, err := source.MetricSpec(ctx)
+	spec, err := live[i].ResolveMetric(ctx, metricSpecTimeout)
 	if err != nil {
 		return autoscalingv2.MetricSpec{}, fmt.Errorf("trigger %d (%s): asking the scaler for its metric: %w", i, typ, err)
 	}

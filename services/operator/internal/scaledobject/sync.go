@@ -203,7 +203,10 @@ func (c *Controller) reconcile(ctx context.Context, so *v1alpha1.ScaledObject, s
 // trackActivity hands so to the scale loop and records its triggers'
 // activity. lastActiveTime is written only when Active changes, never per
 // poll: the scale loop keeps it in memory and reads it back after a
-// restart, so the cooldown survives one.
+// restart, so the cooldown survives one. status.triggersActivity holds
+// each trigger's own activity by external metric name, as KEDA writes it;
+// the loop asks for a sync only when one changes, and the status is
+// written only when it differs.
 func (c *Controller) trackActivity(so *v1alpha1.ScaledObject, status *v1alpha1.ScaledObjectStatus) {
 	if c.loop == nil {
 		return
@@ -211,6 +214,13 @@ func (c *Controller) trackActivity(so *v1alpha1.ScaledObject, status *v1alpha1.S
 	key := cache.NewObjectName(so.Namespace, so.Name)
 	c.loop.Track(so)
 	a := c.loop.Activity(key)
+	if a.Triggers != nil {
+		activity := make(map[string]v1alpha1.TriggerActivityStatus, len(a.Triggers))
+		for name, active := range a.Triggers {
+			activity[name] = v1alpha1.TriggerActivityStatus{IsActive: active}
+		}
+		status.TriggersActivity = activity
+	}
 	if !a.Known {
 		return
 	}

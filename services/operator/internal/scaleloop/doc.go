@@ -9,5 +9,16 @@
 // values (a failing trigger being nil) exceeds
 // scalingModifiers.activationTarget, as KEDA decides it. Each poll is kept
 // for triggers with useCachedMetrics, so the MetricsService answers the
-// HPA from it instead of polling the source again.
+// HPA from it instead of polling the source again. Each poll of a source
+// is bounded (WithPollTimeout, 5 s by default, as the MetricsService's), so
+// a hung source holds a poller worker no longer than that, and counts as
+// failing.
+//
+// Each trigger's own activity is kept too (Activity.Triggers, by external
+// metric name, for status.triggersActivity); the controller is told only
+// when the ScaledObject's activity or a trigger's changes, never per poll.
+//
+// InformerReplicas reads targets' replicas (and, for the MetricsService's
+// fallback, their ready replicas) from slim informer caches of Deployments
+// and StatefulSets, and other kinds through /scale.
 package scaleloop

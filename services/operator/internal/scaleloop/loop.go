@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/scale"
 	"k8s.io/client-go/tools/cache"
@@ -48,6 +50,14 @@ type Activity struct {
 	LastActive time.Time
 	// Failing counts triggers whose last poll failed.
 	Failing int
+	// Triggers holds each trigger's own activity (its scaler's activation
+	// threshold), by its external metric name, as status.triggersActivity
+	// shows it: a failing trigger is not active, as in KEDA, and when
+	// every trigger failed the last poll, the map stays as it was. A
+	// trigger whose metric name is not known (an external scaler that has
+	// not named its metric yet) is absent. Nil until a poll in which some
+	// trigger answered.
+	Triggers map[string]bool
 }
 
 // Loop polls tracked ScaledObjects and scales their targets to and from
@@ -63,24 +73,47 @@ type Loop struct {
 	// changed is called when a ScaledObject's activity changes, so the
 	// controller writes its status.
 	changed func(cache.ObjectName)
+	// pollTimeout bounds each poll of a trigger (see Trigger.PollTimeout),
+	// so a hung event source cannot hold a poller worker.
+	pollTimeout time.Duration
+	// pollerOpts configure the poller.
+	pollerOpts []poller.Option
 
 	mu     sync.Mutex
 	states map[cache.ObjectName]*Activity
 }
 
+// Option configures a Loop.
+type Option func(*Loop)
+
+// WithPollTimeout sets the bound of one poll of a trigger's source
+// (triggers.DefaultPollTimeout by default; a scaler's own shorter timeout
+// applies, see triggers.Trigger.PollTimeout). A poll that runs out counts
+// as the trigger failing.
+func WithPollTimeout(d time.Duration) Option { return func(l *Loop) { l.pollTimeout = d } }
+
+// WithPollerOptions passes options to the loop's poller.
+func WithPollerOptions(opts ...poller.Option) Option {
+	return func(l *Loop) { l.pollerOpts = append(l.pollerOpts, opts...) }
+}
+
 // New returns a loop; Run starts it.
 func New(lister kedalisters.ScaledObjectLister, trigs *triggers.Cache, replicas Replicas, recorder record.EventRecorder,
-	changed func(cache.ObjectName), clk clock.Clock, opts ...poller.Option) *Loop {
+	changed func(cache.ObjectName), clk clock.Clock, opts ...Option) *Loop {
 	l := &Loop{
-		lister:   lister,
-		triggers: trigs,
-		replicas: replicas,
-		recorder: recorder,
-		clock:    clk,
-		changed:  changed,
-		states:   map[cache.ObjectName]*Activity{},
+		lister:      lister,
+		triggers:    trigs,
+		replicas:    replicas,
+		recorder:    recorder,
+		clock:       clk,
+		changed:     changed,
+		pollTimeout: triggers.DefaultPollTimeout,
+		states:      map[cache.ObjectName]*Activity{},
 	}
-	l.poller = poller.New(l.poll, append([]poller.Option{poller.WithClock(clk)}, opts...)...)
+	for _, o := range opts {
+		o(l)
+	}
+	l.poller = poller.New(l.poll, append([]poller.Option{poller.WithClock(clk)}, l.pollerOpts...)...)
 	return l
 }
 
@@ -112,7 +145,9 @@ func (l *Loop) Activity(key cache.ObjectName) Activity {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if st, ok := l.states[key]; ok {
-		return *st
+		a := *st
+		a.Triggers = maps.Clone(st.Triggers)
+		return a
 	}
 	return Activity{}
 }
@@ -140,17 +175,24 @@ func (l *Loop) poll(ctx context.Context, key cache.ObjectName) {
 	if withFormula {
 		values = make(map[string]float64, len(trigs))
 	}
+	// Each trigger's own activity, by its external metric name.
+	triggerActivity := map[string]bool{}
+	var failed []triggers.Trigger
 	for _, t := range trigs {
 		if t.Scaler == nil {
 			continue // cpu and memory: the HPA reads them itself
 		}
 		polled++
-		reading, err := t.Poll(ctx, triggers.OpIsActive, 0)
+		reading, err := t.Poll(ctx, triggers.OpIsActive, l.pollTimeout)
 		t.Remember(reading, err, l.clock.Now())
 		if err != nil {
 			failing++
+			failed = append(failed, t)
 			logger.V(2).Info("Trigger poll failed", "trigger", t.Index, "type", t.Type, "err", err)
 			continue
+		}
+		if name := t.ExternalMetricName(); name != "" {
+			triggerActivity[name] = reading.Active
 		}
 		if withFormula {
 			if t.Name != "" {
@@ -162,6 +204,9 @@ func (l *Loop) poll(ctx context.Context, key cache.ObjectName) {
 	}
 	if polled == 0 {
 		return // only cpu/memory triggers: the HPA alone scales, never to zero
+	}
+	if ctx.Err() != nil {
+		return // cut short (leadership lost, shutdown): this poll tells nothing
 	}
 	// decided is false when no activity can be read from this poll: every
 	// trigger failed, or the formula could not be evaluated.
@@ -180,7 +225,23 @@ func (l *Loop) poll(ctx context.Context, key cache.ObjectName) {
 		}
 		l.states[key] = st
 	}
-	changed := !st.Known || (st.Active != active && decided)
+	if failing == polled {
+		// Nothing was learnt: as the ScaledObject's activity, the
+		// triggers' stays as it was.
+		triggerActivity = st.Triggers
+	} else {
+		// As KEDA: a failing trigger is not active.
+		for _, t := range failed {
+			if name := t.ExternalMetricName(); name != "" {
+				triggerActivity[name] = false
+			}
+		}
+	}
+	// The controller hears of a change of what the status shows: the
+	// ScaledObject's activity, or a trigger's. Never of a poll that
+	// changed nothing.
+	changed := !st.Known || (st.Active != active && decided) || !maps.Equal(st.Triggers, triggerActivity)
+	st.Triggers = triggerActivity
 	if decided {
 		st.Known, st.Active = true, active
 	}
@@ -310,7 +371,13 @@ func Decide(so *v1alpha1.ScaledObject, current int32, activity Activity, now tim
 }
 
 // ScaleReplicas reads and writes replicas through the /scale subresource.
-type ScaleReplicas struct{ Client scale.ScalesGetter }
+type ScaleReplicas struct {
+	Client scale.ScalesGetter
+	// ReadyPods counts the running and ready pods of a namespace that
+	// match a selector, for Counts; nil leaves Counts to report the
+	// scale's status.replicas as ready.
+	ReadyPods func(ctx context.Context, namespace string, selector labels.Selector) (int32, error)
+}
 
 // Get returns spec.replicas of the target's scale.
 func (s ScaleReplicas) Get(ctx context.Context, namespace string, gr schema.GroupResource, name string) (int32, error) {
@@ -319,6 +386,29 @@ func (s ScaleReplicas) Get(ctx context.Context, namespace string, gr schema.Grou
 		return 0, err
 	}
 	return sc.Spec.Replicas, nil
+}
+
+// Counts returns spec.replicas of the target's scale and its ready
+// replicas: the running and ready pods its status.selector selects (as
+// KEDA counts them for a fallback), or, without ReadyPods or a selector,
+// status.replicas.
+func (s ScaleReplicas) Counts(ctx context.Context, namespace string, gr schema.GroupResource, name string) (current, ready int32, err error) {
+	sc, err := s.Client.Scales(namespace).Get(ctx, gr, name, metav1.GetOptions{})
+	if err != nil {
+		return 0, 0, err
+	}
+	if s.ReadyPods == nil || sc.Status.Selector == "" {
+		return sc.Spec.Replicas, sc.Status.Replicas, nil
+	}
+	sel, err := labels.Parse(sc.Status.Selector)
+	if err != nil {
+		return 0, 0, fmt.Errorf("the scale of %s %s/%s has an unparsable selector %q: %w", gr, namespace, name, sc.Status.Selector, err)
+	}
+	ready, err = s.ReadyPods(ctx, namespace, sel)
+	if err != nil {
+		return 0, 0, fmt.Errorf("counting the ready pods of %s %s/%s: %w", gr, namespace, name, err)
+	}
+	return sc.Spec.Replicas, ready, nil
 }
 
 // Set writes spec.replicas of the target's scale (with its

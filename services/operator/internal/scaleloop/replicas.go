@@ -2,12 +2,16 @@ package scaleloop
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	appslisters "k8s.io/client-go/listers/apps/v1"
+
+	"github.com/ebb-autoscaler/ebb/pkg/apis/keda/v1alpha1"
 )
 
 // Group resources whose replicas the loop reads from informers.
@@ -16,10 +20,11 @@ var (
 	statefulSets = schema.GroupResource{Group: "apps", Resource: "statefulsets"}
 )
 
-// InformerReplicas reads Deployments' and StatefulSets' replicas from
-// informer caches, so a poll costs no API request; other kinds, objects not
-// in the cache yet, and every write go through Fallback (the /scale
-// subresource). Writes are rare: only activation and deactivation.
+// InformerReplicas reads Deployments' and StatefulSets' replicas (and,
+// with Counts, their ready replicas) from informer caches, so a poll costs
+// no API request; other kinds, objects not in the cache yet, and every
+// write go through Fallback (the /scale subresource). Writes are rare:
+// only activation and deactivation.
 type InformerReplicas struct {
 	Deployments  appslisters.DeploymentLister
 	StatefulSets appslisters.StatefulSetLister
@@ -55,6 +60,65 @@ func (r InformerReplicas) Get(ctx context.Context, namespace string, gr schema.G
 		return 1, nil
 	}
 	return *replicas, nil
+}
+
+// ReplicaCounter reads a scale target's replica counts: its desired
+// replicas (spec.replicas of its /scale) and its ready replicas, which the
+// MetricsService's fallback needs (see metricsserver.ReplicasFunc).
+type ReplicaCounter interface {
+	Counts(ctx context.Context, namespace string, gr schema.GroupResource, name string) (current, ready int32, err error)
+}
+
+// Counts returns the target's spec.replicas (1 when unset) and its ready
+// replicas (status.readyReplicas) from the informer caches for Deployments
+// and StatefulSets, so a read costs no API request; other kinds and
+// objects not in the cache yet are read through Fallback, which must then
+// be a ReplicaCounter (ScaleReplicas is).
+func (r InformerReplicas) Counts(ctx context.Context, namespace string, gr schema.GroupResource, name string) (current, ready int32, err error) {
+	var replicas *int32
+	switch gr {
+	case deployments:
+		var d *appsv1.Deployment
+		if d, err = r.Deployments.Deployments(namespace).Get(name); err == nil {
+			replicas, ready = d.Spec.Replicas, d.Status.ReadyReplicas
+		}
+	case statefulSets:
+		var s *appsv1.StatefulSet
+		if s, err = r.StatefulSets.StatefulSets(namespace).Get(name); err == nil {
+			replicas, ready = s.Spec.Replicas, s.Status.ReadyReplicas
+		}
+	default:
+		return r.fallbackCounts(ctx, namespace, gr, name)
+	}
+	if apierrors.IsNotFound(err) {
+		return r.fallbackCounts(ctx, namespace, gr, name) // created after the cache's last event
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	if replicas == nil {
+		return 1, ready, nil
+	}
+	return *replicas, ready, nil
+}
+
+func (r InformerReplicas) fallbackCounts(ctx context.Context, namespace string, gr schema.GroupResource, name string) (int32, int32, error) {
+	c, ok := r.Fallback.(ReplicaCounter)
+	if !ok {
+		return 0, 0, fmt.Errorf("the replica counts of %s %s/%s cannot be read: not in the informer caches", gr, namespace, name)
+	}
+	return c.Counts(ctx, namespace, gr, name)
+}
+
+// TargetReplicas returns the current and ready replicas of so's scale
+// target (see Counts), the MetricsService's metricsserver.ReplicasFunc.
+// It needs the target resolved by the controller (status.scaleTargetGVKR).
+func (r InformerReplicas) TargetReplicas(ctx context.Context, so *v1alpha1.ScaledObject) (current, ready int32, err error) {
+	gvkr := so.Status.ScaleTargetGVKR
+	if gvkr == nil || so.Spec.ScaleTargetRef == nil {
+		return 0, 0, errors.New("the scale target is not resolved yet")
+	}
+	return r.Counts(ctx, so.Namespace, gvkr.GroupResource(), so.Spec.ScaleTargetRef.Name)
 }
 
 // Set writes through Fallback.

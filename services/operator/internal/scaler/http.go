@@ -135,6 +135,16 @@ func (s *httpSource) applyAuth(req *http.Request) {
 	}
 }
 
+// pollTimeout is the bound of one request: the shorter of the per-request
+// timeout and the client's timeout (0 when neither is set).
+func (s *httpSource) pollTimeout() time.Duration {
+	d := s.timeout
+	if c := s.client.Timeout; c > 0 && (d == 0 || c < d) {
+		d = c
+	}
+	return d
+}
+
 // get sends a GET to rawURL with the trigger's authentication and extra
 // headers and returns the body of a 2xx answer.
 func (s *httpSource) get(ctx context.Context, rawURL string, headers map[string]string) ([]byte, error) {

@@ -447,3 +447,40 @@ func TestNewNotImplemented(t *testing.T) {
 	_, err = tryBuild("metrics-api", map[string]string{"url": "http://svc.ns:8080/m", "valueLocation": "v", "targetValue": "1", "aggregateFromKubeServiceEndpoints": "true"}, nil, Deps{})
 	checkKind(t, err, ErrNotImplemented)
 }
+
+func TestHTTPPollTimeout(t *testing.T) {
+	api := map[string]string{"url": "http://source.example/stats", "valueLocation": "v", "targetValue": "1"}
+	prom := func(timeout string) map[string]string {
+		m := map[string]string{"serverAddress": "http://prometheus.example", "query": "up", "threshold": "1"}
+		if timeout != "" {
+			m["timeout"] = timeout
+		}
+		return m
+	}
+	tests := map[string]struct {
+		typ  string
+		meta map[string]string
+		deps Deps
+		want time.Duration
+	}{
+		"metrics-api: the default HTTP timeout":  {typ: "metrics-api", meta: api, want: DefaultHTTPTimeout},
+		"metrics-api: the shared client's":       {typ: "metrics-api", meta: api, deps: Deps{HTTPClient: &http.Client{Timeout: time.Second}}, want: time.Second},
+		"metrics-api: no timeout at all":         {typ: "metrics-api", meta: api, deps: Deps{HTTPClient: &http.Client{}}, want: 0},
+		"prometheus: timeout metadata shorter":   {typ: "prometheus", meta: prom("1500"), want: 1500 * time.Millisecond},
+		"prometheus: client's timeout shorter":   {typ: "prometheus", meta: prom("10000"), want: DefaultHTTPTimeout},
+		"prometheus: timeout metadata, no other": {typ: "prometheus", meta: prom("7000"), deps: Deps{HTTPClient: &http.Client{}}, want: 7 * time.Second},
+		"prometheus: no timeout metadata":        {typ: "prometheus", meta: prom(""), want: DefaultHTTPTimeout},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			s := build(t, tc.typ, tc.meta, nil, tc.deps)
+			ts, ok := s.(TimeoutSource)
+			if !ok {
+				t.Fatalf("%T is not a TimeoutSource", s)
+			}
+			if got := ts.PollTimeout(); got != tc.want {
+				t.Errorf("PollTimeout() = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ebb-autoscaler/ebb/pkg/scalers"
 )
@@ -30,6 +31,9 @@ func newMetricsAPI(c *scalers.MetricsAPIConfig, deps Deps) (*metricsAPIScaler, e
 	}
 	return &metricsAPIScaler{cfg: c, src: src}, nil
 }
+
+// PollTimeout is the HTTP client's timeout: one poll is one request.
+func (s *metricsAPIScaler) PollTimeout() time.Duration { return s.src.pollTimeout() }
 
 // Poll reads the value; Active is value > activationTargetValue, as KEDA.
 func (s *metricsAPIScaler) Poll(ctx context.Context) (Reading, error) {

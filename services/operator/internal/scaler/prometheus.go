@@ -81,6 +81,10 @@ type promSample struct {
 	Value  []any             `json:"value"`
 }
 
+// PollTimeout is the shorter of the trigger's timeout and the HTTP
+// client's: one poll is one query.
+func (s *prometheusScaler) PollTimeout() time.Duration { return s.src.pollTimeout() }
+
 // Poll runs the query at the clock's time. As KEDA: an empty result is 0
 // with ignoreNullValues (the default) and an error without it; more than
 // one series is an error; an infinite value is 0 or an error likewise (ebb

@@ -39,6 +39,16 @@ type Scaler interface {
 	Close() error
 }
 
+// TimeoutSource is implemented by scalers whose polls are bounded by a
+// timeout of their own (the HTTP scalers: the trigger's timeout setting or
+// the shared HTTP client's). Callers that bound a poll themselves can
+// follow it when it is shorter than their own bound.
+type TimeoutSource interface {
+	// PollTimeout returns the longest one poll takes before the scaler
+	// gives up by itself; 0 when it has no bound of its own.
+	PollTimeout() time.Duration
+}
+
 // Deps carries what a scaler may need from the operator.
 type Deps struct {
 	// HTTPClient is shared by the HTTP scalers that need no TLS settings of

@@ -24,9 +24,10 @@ type Trigger struct {
 	Index int
 	// Type and Name are the trigger's type and (optional) name.
 	Type, Name string
-	// MetricName is the trigger's external metric name (s<i>-...); empty
-	// for cpu and memory triggers, for external scalers (whose metric name
-	// comes from the scaler) and when the trigger could not be parsed.
+	// MetricName is the trigger's external metric name (s<i>-...) from its
+	// metadata; empty for cpu and memory triggers, for external scalers
+	// (whose metric name comes from the scaler: see ExternalMetricName)
+	// and when the trigger could not be parsed.
 	MetricName string
 	// Config is the parsed trigger; nil when parsing failed (see Err).
 	Config scalers.Config
@@ -35,8 +36,9 @@ type Trigger struct {
 	// scaler could not be built (see Err). It is owned by the Cache: callers
 	// must not close it.
 	Scaler scaler.Scaler
-	// MetricSpec is the trigger's HPA metric, without the External
-	// metric's selector; zero when it could not be built.
+	// MetricSpec is the trigger's HPA metric from its metadata, without
+	// the External metric's selector; zero when it could not be built and
+	// for triggers whose scaler defines their metric (see Metric).
 	MetricSpec autoscalingv2.MetricSpec
 	// Err is why Config or Scaler is missing for a trigger that needs one:
 	// a metadata error from scalers.Parse, an error wrapping
@@ -50,6 +52,10 @@ type Trigger struct {
 	// last is the scale loop's last poll, kept for UseCachedMetrics; nil
 	// for other triggers. It lives and dies with the generation's entry.
 	last *memo
+	// fromScaler holds, for a trigger whose scaler defines its HPA metric
+	// (external, external-push), that metric once the scaler gave it; nil
+	// for other triggers. It lives and dies with the generation's entry.
+	fromScaler *specMemo
 }
 
 // Resolver turns trigger index of so into the input of scalers.Parse,
@@ -226,6 +232,8 @@ func (c *Cache) build(so *v1alpha1.ScaledObject) []Trigger {
 			if spec.External != nil {
 				t.MetricName = spec.External.Metric.Name
 			}
+		} else if errors.Is(specErr, scalers.ErrMetricSpecFromScaler) {
+			t.fromScaler = &specMemo{}
 		}
 		if _, ok := cfg.(*scalers.CPUMemoryConfig); ok {
 			// The HPA reads Resource metrics itself: no scaler.

@@ -9,5 +9,13 @@
 // outcome of the scale loop's last poll (Trigger.Remember and
 // Trigger.Cached), dropped with the generation. Trigger.Poll is the one
 // way readers poll a scaler, so every call is measured in the scaler call
-// metrics (RegisterMetrics).
+// metrics (RegisterMetrics) and bounded (Trigger.PollTimeout: the caller's
+// bound, DefaultPollTimeout for the operator's readers, or the scaler's
+// own shorter timeout).
+//
+// The HPA metric of an external or external-push trigger is named by its
+// scaler (GetMetricSpec), not by its metadata: Trigger.ResolveMetric asks
+// the scaler once per generation and keeps the answer (a successful poll
+// records it too), so Trigger.ExternalMetricName maps the name the HPA
+// reads back to the trigger.
 package triggers

@@ -22,15 +22,45 @@ const (
 	OpGetMetrics Operation = "get_metrics"
 )
 
+// DefaultPollTimeout is the bound the operator's readers of a trigger
+// (the MetricsService and the scale loop) put on one poll of its source,
+// unless told otherwise: no event source holds a reader longer.
+const DefaultPollTimeout = 5 * time.Second
+
+// ownTimeoutGrace is added to a scaler's own timeout when that bounds a
+// poll (see PollTimeout), so the scaler gives up first and reports its own
+// timeout, rather than being cut short by the caller's deadline.
+const ownTimeoutGrace = time.Second
+
 // errNoScaler is returned by Poll for a trigger without a scaler.
 var errNoScaler = errors.New("the trigger has no scaler")
 
-// Poll reads the trigger's source once through its scaler, within timeout
-// (none when 0), and records the call's latency and failure in the scaler
-// call metrics under the trigger's type and op. A poll cut short because
-// ctx itself ended is not counted as a failure: the caller went away, the
-// source did not fail. A trigger without a scaler gives an error wrapping
-// Err.
+// PollTimeout returns the bound of one poll of the trigger for a caller
+// whose own bound is limit: limit, or, when the scaler gives up sooner by
+// itself (scaler.TimeoutSource, such as an HTTP scaler's timeout), that
+// timeout plus a second's grace. A limit of 0 means no bound, and gives 0.
+func (t Trigger) PollTimeout(limit time.Duration) time.Duration {
+	if limit <= 0 {
+		return 0
+	}
+	ts, ok := t.Scaler.(scaler.TimeoutSource)
+	if !ok {
+		return limit
+	}
+	if own := ts.PollTimeout(); own > 0 && own+ownTimeoutGrace < limit {
+		return own + ownTimeoutGrace
+	}
+	return limit
+}
+
+// Poll reads the trigger's source once through its scaler, within
+// PollTimeout(timeout) (no bound when timeout is 0), and records the
+// call's latency and failure in the scaler call metrics under the
+// trigger's type and op. A poll cut short because ctx itself ended is not
+// counted as a failure: the caller went away, the source did not fail. A
+// trigger without a scaler gives an error wrapping Err. A successful poll
+// of a trigger whose scaler defines its metric records that metric (see
+// Metric).
 func (t Trigger) Poll(ctx context.Context, op Operation, timeout time.Duration) (scaler.Reading, error) {
 	if t.Scaler == nil {
 		if t.Err != nil {
@@ -39,7 +69,7 @@ func (t Trigger) Poll(ctx context.Context, op Operation, timeout time.Duration) 
 		return scaler.Reading{}, errNoScaler
 	}
 	pollCtx := ctx
-	if timeout > 0 {
+	if timeout = t.PollTimeout(timeout); timeout > 0 {
 		var cancel context.CancelFunc
 		pollCtx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
@@ -49,6 +79,9 @@ func (t Trigger) Poll(ctx context.Context, op Operation, timeout time.Duration) 
 	callDuration.WithLabelValues(t.Type, string(op)).Observe(time.Since(start).Seconds())
 	if err != nil && ctx.Err() == nil {
 		callErrors.WithLabelValues(t.Type, string(op)).Inc()
+	}
+	if err == nil {
+		t.learnMetric(pollCtx)
 	}
 	return reading, err
 }
