@@ -64,10 +64,8 @@ bench: ## Run the benchmark suite and write docs/benchmarks.md
 	@exit 1
 
 .PHONY: up
-up: ## Start a local cluster with the three services and a demo
-	@echo "make up: starts the local cluster (make cluster), installs the three services' Helm charts and a demo ScaledObject."
-	@echo "The charts and two of the services (webhook, metrics-apiserver) are not built yet, so nothing was started; 'make cluster' starts the control plane with cert-manager." >&2
-	@exit 1
+up: ## Start a local cluster with the three services (installed by their Helm charts) and a demo
+	@hack/up.sh
 
 .PHONY: cluster
 cluster: ## Start the local control plane and cert-manager in the background (kubeconfig: .ebb/kubeconfig)

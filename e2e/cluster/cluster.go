@@ -37,6 +37,8 @@ type Cluster struct {
 	PKI *PKI
 	// Bins are the binaries the cluster runs.
 	Bins Binaries
+	// Node is the node agent (see StartNode), nil unless one was started.
+	Node *Node
 
 	opts Options
 
@@ -58,6 +60,10 @@ type Options struct {
 	// Bins overrides the binaries; by default hack/build-cluster-bins.sh
 	// builds (or finds in the cache) the pinned ones.
 	Bins *Binaries
+	// Images, when not empty, starts a node agent (StartNode) that runs the
+	// pods whose images are all here: image repository (without tag) →
+	// local binary, the image's entrypoint.
+	Images map[string]string
 }
 
 // addProcess records p so Stop stops it.

@@ -98,6 +98,11 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			return c, fmt.Errorf("starting cert-manager: %w", err)
 		}
 	}
+	if len(opts.Images) > 0 {
+		if _, err := c.StartNode(ctx, NodeOptions{Images: opts.Images}); err != nil {
+			return c, err
+		}
+	}
 	return c, nil
 }
 

@@ -32,6 +32,8 @@ const helperEnv = "EBB_CLUSTER_TEST_HELPER"
 //	                       answering "hello from ebb"
 //	get <url> <ca file>    print the body of an HTTPS GET
 //	sleep                  do nothing until killed
+//	podserver <http> <grpc> a node pod's server (see servePod)
+//	writefile <path> <data> write a file and exit
 func TestMain(m *testing.M) {
 	mode := os.Getenv(helperEnv)
 	if mode == "" {
@@ -50,6 +52,10 @@ func TestMain(m *testing.M) {
 		err = httpsGet(args[0], args[1])
 	case "sleep":
 		select {}
+	case "podserver":
+		err = servePod(args[0], args[1])
+	case "writefile":
+		err = os.WriteFile(args[0], []byte(args[1]), 0o644)
 	default:
 		err = fmt.Errorf("unknown helper mode %q", mode)
 	}

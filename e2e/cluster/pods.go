@@ -113,12 +113,22 @@ type Pod struct {
 	stopped bool
 }
 
-// podRegistry is the pod state of one cluster: the pods, whose hosts files
-// it keeps up to date, and the addresses of their Services.
+// podRegistry is the pod state of one cluster: the network namespaces
+// whose hosts files it keeps up to date (RunPod's pods and the node's), and
+// what those files map: the addresses of RunPod's Services and the ready
+// endpoint addresses of the cluster's real Services (from their
+// EndpointSlices, watched by the node agent). There is no kube-proxy and no
+// cluster DNS: ClusterIPs are unroutable here, so a Service name resolves
+// to the addresses of its ready pods, like a headless Service's.
 type podRegistry struct {
 	mu       sync.Mutex
 	pods     map[*Pod]struct{}
 	services map[string]netip.Addr // "<namespace>/<name>" → address
+	// nodeHosts are the network namespaces of the node agent's pods.
+	nodeHosts map[*Host]nodeHost
+	// endpoints are the ready addresses of Services, per EndpointSlice:
+	// "<namespace>/<name>" → slice name → addresses.
+	endpoints map[string]map[string][]netip.Addr
 }
 
 // podRegistry returns the cluster's pod registry, creating it on first use.
@@ -126,30 +136,71 @@ func (c *Cluster) podRegistry() *podRegistry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.pods == nil {
-		c.pods = &podRegistry{pods: map[*Pod]struct{}{}, services: map[string]netip.Addr{}}
+		c.pods = &podRegistry{
+			pods:      map[*Pod]struct{}{},
+			services:  map[string]netip.Addr{},
+			nodeHosts: map[*Host]nodeHost{},
+			endpoints: map[string]map[string][]netip.Addr{},
+		}
 	}
 	return c.pods
 }
 
-// hostsEntries returns what every pod's hosts file maps; r.mu is held.
-func (r *podRegistry) hostsEntries(gateway netip.Addr) map[string][]netip.Addr {
-	entries := map[string][]netip.Addr{}
-	add := func(namespace, name string, addr netip.Addr) {
-		for _, n := range []string{name + "." + namespace, name + "." + namespace + ".svc", name + "." + namespace + ".svc.cluster.local"} {
-			entries[n] = append(entries[n], addr)
+// serviceAddrs returns the addresses of every Service with at least one;
+// r.mu is held.
+func (r *podRegistry) serviceAddrs() map[string][]netip.Addr {
+	all := map[string][]netip.Addr{}
+	for key, addr := range r.services {
+		all[key] = append(all[key], addr)
+	}
+	for key, bySlice := range r.endpoints {
+		for _, addrs := range bySlice {
+			all[key] = append(all[key], addrs...)
 		}
 	}
-	add(metav1.NamespaceDefault, "kubernetes", gateway)
+	for key, addrs := range all {
+		slices.SortFunc(addrs, netip.Addr.Compare)
+		if addrs = slices.Compact(addrs); len(addrs) == 0 {
+			delete(all, key)
+		} else {
+			all[key] = addrs
+		}
+	}
+	return all
+}
+
+// hostsEntries returns what the hosts file of a pod of namespace maps;
+// r.mu is held.
+func (r *podRegistry) hostsEntries(gateway netip.Addr, namespace string) map[string][]netip.Addr {
+	entries := map[string][]netip.Addr{}
+	add := func(namespace, name string, addrs []netip.Addr) {
+		for _, n := range []string{name + "." + namespace, name + "." + namespace + ".svc", name + "." + namespace + ".svc.cluster.local"} {
+			entries[n] = append(entries[n], addrs...)
+		}
+	}
+	add(metav1.NamespaceDefault, "kubernetes", []netip.Addr{gateway})
 	entries["kubernetes"] = []netip.Addr{gateway}
-	keys := slices.Sorted(maps.Keys(r.services))
+	services := r.serviceAddrs()
+	keys := slices.Sorted(maps.Keys(services))
 	for _, key := range keys {
-		addr := r.services[key]
-		namespace, name, _ := strings.Cut(key, "/")
-		add(namespace, name, addr)
-		// The short name is what a pod of the same namespace would
-		// resolve; with one hosts file for all, the first one wins.
-		if _, ok := entries[name]; !ok {
-			entries[name] = []netip.Addr{addr}
+		svcNamespace, name, _ := strings.Cut(key, "/")
+		if key == metav1.NamespaceDefault+"/kubernetes" {
+			continue
+		}
+		add(svcNamespace, name, services[key])
+	}
+	// The short name is what a pod of the same namespace resolves; with no
+	// search domains, a short name of another namespace is mapped too when
+	// no Service of the pod's namespace has it (the first one wins).
+	for _, own := range []bool{true, false} {
+		for _, key := range keys {
+			svcNamespace, name, _ := strings.Cut(key, "/")
+			if (svcNamespace == namespace) != own {
+				continue
+			}
+			if _, ok := entries[name]; !ok {
+				entries[name] = services[key]
+			}
 		}
 	}
 	return entries
@@ -157,12 +208,71 @@ func (r *podRegistry) hostsEntries(gateway netip.Addr) map[string][]netip.Addr {
 
 // writeHosts rewrites every pod's hosts file; r.mu is held.
 func (r *podRegistry) writeHosts(gateway netip.Addr) error {
-	entries := r.hostsEntries(gateway)
 	var errs []error
 	for p := range r.pods {
-		errs = append(errs, p.Host.WriteHosts(entries))
+		errs = append(errs, p.Host.WriteHosts(r.hostsEntries(gateway, p.Spec.Namespace)))
+	}
+	for h, nh := range r.nodeHosts {
+		errs = append(errs, h.WriteHosts(nh.entries(r, h, gateway)))
 	}
 	return errors.Join(errs...)
+}
+
+// nodeHost is what the hosts file of a node pod's namespace depends on.
+type nodeHost struct {
+	namespace string
+	// hostname is the pod's hostname, mapped to its own address as
+	// kubelet does.
+	hostname string
+}
+
+// entries returns what the hosts file of h maps; r.mu is held.
+func (nh nodeHost) entries(r *podRegistry, h *Host, gateway netip.Addr) map[string][]netip.Addr {
+	entries := r.hostsEntries(gateway, nh.namespace)
+	if nh.hostname != "" {
+		entries[nh.hostname] = []netip.Addr{h.Addr}
+	}
+	return entries
+}
+
+// addNodeHost adds the network namespace of a node pod and writes its
+// hosts file.
+func (r *podRegistry) addNodeHost(h *Host, nh nodeHost, gateway netip.Addr) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nodeHosts[h] = nh
+	return h.WriteHosts(nh.entries(r, h, gateway))
+}
+
+// removeNodeHost forgets the network namespace of a node pod.
+func (r *podRegistry) removeNodeHost(h *Host) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.nodeHosts, h)
+}
+
+// setEndpoints records the ready addresses of one EndpointSlice of Service
+// key ("<namespace>/<name>"; nil addrs forget the slice) and, when that
+// changes what the Service resolves to, rewrites every hosts file.
+func (r *podRegistry) setEndpoints(key, slice string, addrs []netip.Addr, gateway netip.Addr) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	before := r.serviceAddrs()[key]
+	if addrs == nil {
+		delete(r.endpoints[key], slice)
+		if len(r.endpoints[key]) == 0 {
+			delete(r.endpoints, key)
+		}
+	} else {
+		if r.endpoints[key] == nil {
+			r.endpoints[key] = map[string][]netip.Addr{}
+		}
+		r.endpoints[key][slice] = addrs
+	}
+	if slices.Equal(before, r.serviceAddrs()[key]) {
+		return nil
+	}
+	return r.writeHosts(gateway)
 }
 
 // RunPod runs spec as a pod, and stops it with the cluster. It returns once
@@ -224,7 +334,7 @@ func (c *Cluster) RunPod(ctx context.Context, spec PodSpec) (p *Pod, err error) 
 
 	reg.mu.Lock()
 	reg.pods[p] = struct{}{}
-	err = host.WriteHosts(reg.hostsEntries(c.Network.Gateway))
+	err = host.WriteHosts(reg.hostsEntries(c.Network.Gateway, spec.Namespace))
 	reg.mu.Unlock()
 	if err != nil {
 		return p, err
@@ -431,11 +541,22 @@ func mapsEqual(a, b map[string][]byte) bool {
 
 // projectFiles writes data into dir the way kubelet's atomic writer does:
 // the files go into a new timestamped directory, the "..data" symlink is
-// swapped to it with a rename, every key is a symlink key → ..data/key, and
-// the previous directory and the symlinks of removed keys are deleted. A
-// reader following a key's symlink sees either the old or the new set.
+// swapped to it with a rename, every top-level entry is a symlink
+// entry → ..data/entry, and the previous directory and the symlinks of
+// removed entries are deleted. A reader following a key's symlink sees
+// either the old or the new set. Keys may be relative paths ("a/b", as the
+// items of secret and configMap volumes allow): "a" is then the symlink.
 func projectFiles(dir string, data map[string][]byte) error {
 	const dataLink, tmpLink = "..data", "..data_tmp"
+	top := map[string]bool{}
+	for key := range data {
+		clean := filepath.Clean(key)
+		if key == "" || filepath.IsAbs(key) || clean != key || clean == ".." || strings.HasPrefix(clean, "../") || strings.HasPrefix(key, "..") {
+			return fmt.Errorf("invalid key %q", key)
+		}
+		first, _, _ := strings.Cut(key, "/")
+		top[first] = true
+	}
 	oldTarget, _ := os.Readlink(filepath.Join(dir, dataLink))
 	tsDir, err := os.MkdirTemp(dir, time.Now().UTC().Format("..2006_01_02_15_04_05."))
 	if err != nil {
@@ -445,10 +566,13 @@ func projectFiles(dir string, data map[string][]byte) error {
 		return err
 	}
 	for key, value := range data {
-		if strings.ContainsAny(key, "/") || strings.HasPrefix(key, "..") {
-			return fmt.Errorf("invalid key %q", key)
+		path := filepath.Join(tsDir, key)
+		if strings.Contains(key, "/") {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return err
+			}
 		}
-		if err := os.WriteFile(filepath.Join(tsDir, key), value, 0o644); err != nil {
+		if err := os.WriteFile(path, value, 0o644); err != nil {
 			return err
 		}
 	}
@@ -462,12 +586,12 @@ func projectFiles(dir string, data map[string][]byte) error {
 	if err := os.Rename(tmp, filepath.Join(dir, dataLink)); err != nil {
 		return err
 	}
-	for key := range data {
-		link := filepath.Join(dir, key)
-		if target, err := os.Readlink(link); err == nil && target == filepath.Join(dataLink, key) {
+	for name := range top {
+		link := filepath.Join(dir, name)
+		if target, err := os.Readlink(link); err == nil && target == filepath.Join(dataLink, name) {
 			continue
 		}
-		if err := os.Symlink(filepath.Join(dataLink, key), link); err != nil {
+		if err := os.Symlink(filepath.Join(dataLink, name), link); err != nil {
 			return err
 		}
 	}
@@ -477,10 +601,7 @@ func projectFiles(dir string, data map[string][]byte) error {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, "..") {
-			continue
-		}
-		if _, ok := data[name]; ok {
+		if strings.HasPrefix(name, "..") || top[name] {
 			continue
 		}
 		if target, err := os.Readlink(filepath.Join(dir, name)); err == nil && strings.HasPrefix(target, dataLink+"/") {

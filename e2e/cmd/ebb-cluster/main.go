@@ -3,11 +3,14 @@
 // namespaces) outside of tests, for `make cluster`, `make up` and
 // `make down`.
 //
-//	ebb-cluster up [--state-dir .ebb] [--detach] [--cert-manager]
+//	ebb-cluster up [--state-dir .ebb] [--detach] [--cert-manager] [--image REPO=BINARY]...
 //	ebb-cluster down [--state-dir .ebb]
 //
 // up runs the cluster until SIGINT or SIGTERM; with --detach it starts
-// itself in the background and returns once the cluster is ready. down
+// itself in the background and returns once the cluster is ready. Each
+// --image maps a container image repository to a local binary; with any,
+// up also runs the harness's node, which schedules and runs the pods whose
+// images it knows (Helm charts' Deployments included). down
 // stops a cluster started by up and removes whatever a crashed run left
 // behind (processes, network namespaces, links, routes).
 package main
@@ -22,6 +25,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -47,11 +51,13 @@ func main() {
 	case "up":
 		detach := fs.Bool("detach", false, "Start in the background and return once the cluster is ready.")
 		certManager := fs.Bool("cert-manager", true, "Also run cert-manager's controllers and CA injector.")
+		images := imageFlag{}
+		fs.Var(images, "image", "REPOSITORY=BINARY: run containers of this image as this local binary (repeatable); any --image starts the node.")
 		_ = fs.Parse(os.Args[2:])
 		if *detach {
-			err = upDetached(*stateDir)
+			err = upDetached(*stateDir, os.Args[2:])
 		} else {
-			err = up(*stateDir, *certManager)
+			err = up(*stateDir, *certManager, images)
 		}
 	case "down":
 		_ = fs.Parse(os.Args[2:])
@@ -66,11 +72,32 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: ebb-cluster up [--state-dir DIR] [--detach] [--cert-manager=false] | down [--state-dir DIR]")
+	fmt.Fprintln(os.Stderr, "usage: ebb-cluster up [--state-dir DIR] [--detach] [--cert-manager=false] [--image REPOSITORY=BINARY]... | down [--state-dir DIR]")
 	os.Exit(2)
 }
 
-func up(stateDir string, certManager bool) error {
+// imageFlag collects --image REPOSITORY=BINARY.
+type imageFlag map[string]string
+
+func (f imageFlag) String() string { return fmt.Sprint(map[string]string(f)) }
+
+func (f imageFlag) Set(v string) error {
+	repo, bin, ok := strings.Cut(v, "=")
+	if !ok || repo == "" || bin == "" {
+		return fmt.Errorf("want REPOSITORY=BINARY, got %q", v)
+	}
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return fmt.Errorf("image %s: %w", repo, err)
+	}
+	f[repo] = abs
+	return nil
+}
+
+func up(stateDir string, certManager bool, images map[string]string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -100,6 +127,14 @@ func up(stateDir string, certManager bool) error {
 		_ = os.Remove(filepath.Join(stateDir, "kubeconfig"))
 	}()
 
+	if len(images) > 0 {
+		node, err := c.StartNode(ctx, cluster.NodeOptions{Images: images})
+		if err != nil {
+			return fmt.Errorf("starting the node: %w", err)
+		}
+		fmt.Printf("Node %s runs pods of %d images (log: %s)\n", node.Name, len(images), node.LogPath())
+	}
+
 	kubeconfig := filepath.Join(stateDir, "kubeconfig")
 	data, err := os.ReadFile(c.KubeconfigPath)
 	if err != nil {
@@ -122,7 +157,7 @@ func up(stateDir string, certManager bool) error {
 
 // upDetached starts `up` in the background (its own session, output to
 // <state-dir>/ebb-cluster.log) and waits until it reports ready or dies.
-func upDetached(stateDir string) error {
+func upDetached(stateDir string, args []string) error {
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return err
 	}
@@ -136,7 +171,13 @@ func upDetached(stateDir string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(self, "up", "--state-dir", stateDir)
+	var rest []string
+	for _, a := range args {
+		if a != "--detach" && a != "-detach" && a != "--detach=true" {
+			rest = append(rest, a)
+		}
+	}
+	cmd := exec.Command(self, append([]string{"up"}, rest...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
