@@ -2,47 +2,10 @@ package app
 
 import (
 	"errors"
-	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/util/workqueue"
-	"k8s.io/klog/v2"
 )
-
-// newRegistry returns the operator's private Prometheus registry, holding
-// the Go runtime and process collectors. Nothing in ebb registers with
-// prometheus.DefaultRegisterer: each binary exposes exactly what it wires.
-func newRegistry() (*prometheus.Registry, error) {
-	reg := prometheus.NewRegistry()
-	if err := errors.Join(
-		reg.Register(collectors.NewGoCollector()),
-		reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})),
-	); err != nil {
-		return nil, err
-	}
-	return reg, nil
-}
-
-// metricsHandler serves reg at /metrics.
-func metricsHandler(reg *prometheus.Registry, logger klog.Logger) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:          promErrorLog{logger},
-		ErrorHandling:     promhttp.ContinueOnError,
-		Registry:          reg,
-		EnableOpenMetrics: true,
-	})))
-	return mux
-}
-
-// promErrorLog passes promhttp's errors to the operator's logger.
-type promErrorLog struct{ logger klog.Logger }
-
-func (l promErrorLog) Println(v ...any) {
-	l.logger.Error(nil, "Serving metrics", "details", v)
-}
 
 // workqueueMetrics is a workqueue.MetricsProvider whose metrics live in a
 // private registry. The names and the "name" label are the ones every

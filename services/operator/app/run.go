@@ -42,6 +42,7 @@ import (
 	kedainformers "github.com/ebb-autoscaler/ebb/pkg/client/informers/externalversions"
 	"github.com/ebb-autoscaler/ebb/pkg/health"
 	"github.com/ebb-autoscaler/ebb/pkg/mtls"
+	"github.com/ebb-autoscaler/ebb/pkg/promserve"
 	"github.com/ebb-autoscaler/ebb/pkg/restmapper"
 	"github.com/ebb-autoscaler/ebb/pkg/rpc/metricsv1"
 	"github.com/ebb-autoscaler/ebb/pkg/tlsfiles"
@@ -126,7 +127,7 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 
 	// Metrics come first: the workqueue metrics provider must be in place
 	// before the controllers create their queues.
-	reg, err := newRegistry()
+	reg, err := promserve.NewRegistry()
 	if err != nil {
 		return fmt.Errorf("registering process metrics: %w", err)
 	}
@@ -370,7 +371,7 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	}
 
 	metricsServer := &http.Server{
-		Handler:           metricsHandler(reg, logger.WithName("metrics")),
+		Handler:           promserve.Handler(reg, logger.WithName("metrics")),
 		ReadHeaderTimeout: readHeaderTimeout,
 	}
 

@@ -1,15 +1,12 @@
 package app
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 	cliflag "k8s.io/component-base/cli/flag"
 
+	"github.com/ebb-autoscaler/ebb/pkg/cmdutil"
 	"github.com/ebb-autoscaler/ebb/pkg/version"
 	"github.com/ebb-autoscaler/ebb/services/webhook/app/options"
 )
@@ -28,7 +25,7 @@ func NewCommand() *cobra.Command {
 				_, err := fmt.Fprintln(cmd.OutOrStdout(), version.Get())
 				return err
 			}
-			ctx, stop := signalContext(cmd.Context())
+			ctx, stop := cmdutil.SignalContext(cmd.Context())
 			defer stop()
 			return Run(ctx, opts)
 		},
@@ -42,13 +39,4 @@ func NewCommand() *cobra.Command {
 	}
 	cliflag.SetUsageAndHelpFunc(cmd, fss, 0)
 	return cmd
-}
-
-// signalContext returns the process's one context: cancelled on the first
-// SIGTERM or interrupt, which starts a clean shutdown. After that the
-// default handling is back, so a second signal ends the process at once.
-func signalContext(parent context.Context) (context.Context, context.CancelFunc) {
-	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
-	context.AfterFunc(ctx, stop)
-	return ctx, stop
 }

@@ -7,14 +7,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/validation"
 	cliflag "k8s.io/component-base/cli/flag"
 	logsapi "k8s.io/component-base/logs/api/v1"
 	cmoptions "sigs.k8s.io/custom-metrics-apiserver/pkg/cmd/options"
+
+	"github.com/ebb-autoscaler/ebb/pkg/cmdutil"
 
 	// Make --logging-format=json available.
 	_ "k8s.io/component-base/logs/json/register"
@@ -30,14 +29,8 @@ const (
 	DefaultRequestTimeout     = 10 * time.Second
 
 	// Disabled, given as a bind address, turns that server off.
-	Disabled = "0"
+	Disabled = cmdutil.Disabled
 )
-
-// Files that --cert-dir must hold, as cert-manager writes them into a
-// certificate Secret: the serving certificate of the aggregated API, which
-// is also the client certificate of the operator link, and the CA that
-// verifies the operator.
-var certFiles = []string{"tls.crt", "tls.key", "ca.crt"}
 
 // Options are the command-line options of ebb-metrics-apiserver.
 type Options struct {
@@ -182,9 +175,9 @@ func (o *Options) Complete() {
 func (o *Options) Validate() []error {
 	var errs []error
 	errs = append(errs, o.Adapter.Validate()...)
-	errs = append(errs, validateAddress("--health-bind-address", o.HealthBindAddress)...)
-	errs = append(errs, validateAddress("--metrics-bind-address", o.MetricsBindAddress)...)
-	errs = append(errs, validateCertDir(o.CertDir())...)
+	errs = append(errs, cmdutil.ValidateBindAddress("--health-bind-address", o.HealthBindAddress)...)
+	errs = append(errs, cmdutil.ValidateBindAddress("--metrics-bind-address", o.MetricsBindAddress)...)
+	errs = append(errs, cmdutil.ValidateCertDir(o.CertDir(), "the aggregated API serves HTTPS and the operator link uses mutual TLS")...)
 
 	if len(o.OperatorAddresses) == 0 {
 		errs = append(errs, errors.New("--operator-address must name at least one endpoint"))
@@ -194,7 +187,7 @@ func (o *Options) Validate() []error {
 			errs = append(errs, errors.New("--operator-address cannot be turned off: every request is answered by the operator"))
 			continue
 		}
-		errs = append(errs, validateAddress("--operator-address", addr)...)
+		errs = append(errs, cmdutil.ValidateHostPort("--operator-address", addr)...)
 	}
 	if o.OperatorServerName == "" {
 		errs = append(errs, errors.New("--operator-server-name is required when --operator-address is an IP address: the operator's certificate is verified against it"))
@@ -209,46 +202,6 @@ func (o *Options) Validate() []error {
 		errs = append(errs, errors.New("logging configuration is missing"))
 	} else if fieldErrs := logsapi.Validate(o.Logging, nil, nil); len(fieldErrs) > 0 {
 		errs = append(errs, fmt.Errorf("logging flags: %w", fieldErrs.ToAggregate()))
-	}
-	return errs
-}
-
-// validateAddress checks a host:port address; Disabled is allowed.
-func validateAddress(flag, addr string) []error {
-	if addr == Disabled {
-		return nil
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return []error{fmt.Errorf("%s %q is not a host:port address: %w", flag, addr, err)}
-	}
-	var errs []error
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		errs = append(errs, fmt.Errorf("%s %q: port %q is not a number from 0 to 65535", flag, addr, port))
-	}
-	if host != "" && net.ParseIP(host) == nil {
-		if msgs := validation.IsDNS1123Subdomain(strings.ToLower(host)); len(msgs) > 0 {
-			errs = append(errs, fmt.Errorf("%s %q: host %q is neither an IP address nor a host name", flag, addr, host))
-		}
-	}
-	return errs
-}
-
-// validateCertDir checks that dir holds readable certificate files. Their
-// content is checked when they are loaded.
-func validateCertDir(dir string) []error {
-	if dir == "" {
-		return []error{errors.New("--cert-dir must not be empty")}
-	}
-	var errs []error
-	for _, name := range certFiles {
-		p := filepath.Join(dir, name)
-		f, err := os.Open(p)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--cert-dir: cannot read %s: %w", p, err))
-			continue
-		}
-		_ = f.Close()
 	}
 	return errs
 }

@@ -1,6 +1,8 @@
 package options
 
 import (
+	"github.com/ebb-autoscaler/ebb/pkg/cmdutil"
+
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +14,7 @@ import (
 func certDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, f := range certFiles {
+	for _, f := range cmdutil.CertFiles {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -3,10 +3,7 @@ package options
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +14,7 @@ import (
 	cliflag "k8s.io/component-base/cli/flag"
 	logsapi "k8s.io/component-base/logs/api/v1"
 
+	"github.com/ebb-autoscaler/ebb/pkg/cmdutil"
 	"github.com/ebb-autoscaler/ebb/pkg/version"
 
 	// Make --logging-format=json available.
@@ -43,15 +41,11 @@ const (
 	DefaultWorkers      int     = 10
 
 	// Disabled, given as a bind address, turns that server off.
-	Disabled = "0"
+	Disabled = cmdutil.Disabled
 
 	// UserAgentName is the first part of the operator's User-Agent.
 	UserAgentName = "ebb-operator"
 )
-
-// Files that --cert-dir must hold, as cert-manager writes them into a
-// certificate Secret.
-var certFiles = []string{"tls.crt", "tls.key", "ca.crt"}
 
 // Where the pod's namespace is found; variables so that tests can point
 // them elsewhere.
@@ -196,11 +190,11 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 func (o *Options) Validate() []error {
 	var errs []error
 
-	errs = append(errs, validateAddress("--grpc-bind-address", o.GRPCBindAddress)...)
-	errs = append(errs, validateAddress("--health-bind-address", o.HealthBindAddress)...)
-	errs = append(errs, validateAddress("--metrics-bind-address", o.MetricsBindAddress)...)
+	errs = append(errs, cmdutil.ValidateBindAddress("--grpc-bind-address", o.GRPCBindAddress)...)
+	errs = append(errs, cmdutil.ValidateBindAddress("--health-bind-address", o.HealthBindAddress)...)
+	errs = append(errs, cmdutil.ValidateBindAddress("--metrics-bind-address", o.MetricsBindAddress)...)
 	if o.GRPCBindAddress != Disabled {
-		errs = append(errs, validateCertDir(o.CertDir)...)
+		errs = append(errs, cmdutil.ValidateCertDir(o.CertDir, "the gRPC server needs it (--grpc-bind-address=0 turns it off)")...)
 	}
 
 	if o.KubeAPIQPS <= 0 {
@@ -276,46 +270,6 @@ func (le *LeaderElection) validate() []error {
 		for _, msg := range validation.IsDNS1123Subdomain(le.ID) {
 			errs = append(errs, fmt.Errorf("--leader-elect-id %q is not a valid Lease name: %s", le.ID, msg))
 		}
-	}
-	return errs
-}
-
-// validateAddress checks a host:port bind address; Disabled is allowed.
-func validateAddress(flag, addr string) []error {
-	if addr == Disabled {
-		return nil
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return []error{fmt.Errorf("%s %q is not a host:port address (use %q to turn the server off): %w", flag, addr, Disabled, err)}
-	}
-	var errs []error
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		errs = append(errs, fmt.Errorf("%s %q: port %q is not a number from 0 to 65535", flag, addr, port))
-	}
-	if host != "" && net.ParseIP(host) == nil {
-		if msgs := validation.IsDNS1123Subdomain(strings.ToLower(host)); len(msgs) > 0 {
-			errs = append(errs, fmt.Errorf("%s %q: host %q is neither an IP address nor a host name", flag, addr, host))
-		}
-	}
-	return errs
-}
-
-// validateCertDir checks that dir holds readable certificate files. Their
-// content is checked when the server loads them.
-func validateCertDir(dir string) []error {
-	if dir == "" {
-		return []error{fmt.Errorf("--cert-dir must not be empty while the gRPC server is on (--grpc-bind-address=%s turns it off)", Disabled)}
-	}
-	var errs []error
-	for _, name := range certFiles {
-		p := filepath.Join(dir, name)
-		f, err := os.Open(p)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--cert-dir: cannot read %s, needed by the gRPC server (--grpc-bind-address=%s turns it off): %w", p, Disabled, err))
-			continue
-		}
-		_ = f.Close()
 	}
 	return errs
 }

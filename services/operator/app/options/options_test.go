@@ -1,6 +1,8 @@
 package options
 
 import (
+	"github.com/ebb-autoscaler/ebb/pkg/cmdutil"
+
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +29,7 @@ func flagSet(o *Options) *pflag.FlagSet {
 func certDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, name := range certFiles {
+	for _, name := range cmdutil.CertFiles {
 		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -3,18 +3,13 @@ package options
 import (
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	cliflag "k8s.io/component-base/cli/flag"
 	logsapi "k8s.io/component-base/logs/api/v1"
 
+	"github.com/ebb-autoscaler/ebb/pkg/cmdutil"
 	"github.com/ebb-autoscaler/ebb/pkg/version"
 
 	// Make --logging-format=json available.
@@ -39,17 +34,11 @@ const (
 
 	// Disabled, given as the health or metrics bind address, turns that
 	// server off.
-	Disabled = "0"
+	Disabled = cmdutil.Disabled
 
 	// UserAgentName is the first part of the webhook's User-Agent.
 	UserAgentName = "ebb-webhook"
 )
-
-// Files that --cert-dir must hold, as cert-manager writes them into a
-// certificate Secret. ca.crt is not served; it is checked against
-// tls.crt so that a half-updated Secret is never loaded, and it is what
-// cert-manager's CA injector puts in the webhook configuration's caBundle.
-var certFiles = []string{"tls.crt", "tls.key", "ca.crt"}
 
 // Options are the command-line options of ebb-webhook.
 type Options struct {
@@ -118,11 +107,11 @@ func (o *Options) Validate() []error {
 	if o.BindAddress == Disabled {
 		errs = append(errs, errors.New("--bind-address cannot be turned off: the admission server is what the webhook is for"))
 	} else {
-		errs = append(errs, validateAddress("--bind-address", o.BindAddress)...)
+		errs = append(errs, cmdutil.ValidateBindAddress("--bind-address", o.BindAddress)...)
 	}
-	errs = append(errs, validateAddress("--health-bind-address", o.HealthBindAddress)...)
-	errs = append(errs, validateAddress("--metrics-bind-address", o.MetricsBindAddress)...)
-	errs = append(errs, validateCertDir(o.CertDir)...)
+	errs = append(errs, cmdutil.ValidateBindAddress("--health-bind-address", o.HealthBindAddress)...)
+	errs = append(errs, cmdutil.ValidateBindAddress("--metrics-bind-address", o.MetricsBindAddress)...)
+	errs = append(errs, cmdutil.ValidateCertDir(o.CertDir, "the API server calls webhooks over HTTPS only")...)
 
 	if o.KubeAPIQPS <= 0 {
 		errs = append(errs, fmt.Errorf("--kube-api-qps must be greater than 0, got %v", o.KubeAPIQPS))
@@ -135,46 +124,6 @@ func (o *Options) Validate() []error {
 		errs = append(errs, errors.New("logging configuration is missing"))
 	} else if fieldErrs := logsapi.Validate(o.Logging, nil, nil); len(fieldErrs) > 0 {
 		errs = append(errs, fmt.Errorf("logging flags: %w", fieldErrs.ToAggregate()))
-	}
-	return errs
-}
-
-// validateAddress checks a host:port bind address; Disabled is allowed.
-func validateAddress(flag, addr string) []error {
-	if addr == Disabled {
-		return nil
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return []error{fmt.Errorf("%s %q is not a host:port address: %w", flag, addr, err)}
-	}
-	var errs []error
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		errs = append(errs, fmt.Errorf("%s %q: port %q is not a number from 0 to 65535", flag, addr, port))
-	}
-	if host != "" && net.ParseIP(host) == nil {
-		if msgs := validation.IsDNS1123Subdomain(strings.ToLower(host)); len(msgs) > 0 {
-			errs = append(errs, fmt.Errorf("%s %q: host %q is neither an IP address nor a host name", flag, addr, host))
-		}
-	}
-	return errs
-}
-
-// validateCertDir checks that dir holds readable certificate files. Their
-// content is checked when the server loads them.
-func validateCertDir(dir string) []error {
-	if dir == "" {
-		return []error{errors.New("--cert-dir must not be empty: the API server calls webhooks over HTTPS only")}
-	}
-	var errs []error
-	for _, name := range certFiles {
-		p := filepath.Join(dir, name)
-		f, err := os.Open(p)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--cert-dir: cannot read %s: %w", p, err))
-			continue
-		}
-		_ = f.Close()
 	}
 	return errs
 }
