@@ -171,4 +171,34 @@ func TestHelmInstall(t *testing.T) {
 		n, err := replicas(ctx)
 		return n == 5, err
 	})
+
+	// Upgrades roll every service to a new ReplicaSet; reads keep working.
+	for _, chart := range []string{"ebb-operator", "ebb-webhook", "ebb-metrics-apiserver"} {
+		run(c.Bins.Helm, "upgrade", chart, "deploy/charts/"+chart, "--namespace", operatorNamespace, "--reuse-values",
+			"--set", "logging.verbosity=2", "--wait", "--timeout", "5m")
+	}
+	for _, d := range []string{"ebb-operator", "ebb-webhook", "ebb-metrics-apiserver"} {
+		run(c.Bins.Kubectl, "-n", operatorNamespace, "rollout", "status", "deployment/"+d, "--timeout=3m")
+	}
+	pollUntil(ctx, t, "metric reads after the upgrades", 2*time.Minute, func(ctx context.Context) (bool, error) {
+		v, err := read(ctx)
+		return err == nil && v == "25", nil
+	})
+
+	// Uninstall: the demo first, so the operator releases its
+	// ScaledObjects' finalizers; then nothing of the charts is left.
+	run(c.Bins.Kubectl, "delete", "namespace", ns, "--wait=true", "--timeout=3m")
+	for _, chart := range []string{"ebb-metrics-apiserver", "ebb-webhook", "ebb-operator"} {
+		run(c.Bins.Helm, "uninstall", chart, "--namespace", operatorNamespace, "--wait", "--timeout", "3m")
+	}
+	left := run(c.Bins.Kubectl, "-n", operatorNamespace, "get", "deployments,services,serviceaccounts,roles,rolebindings,certificates,issuers,pods",
+		"-l", "app.kubernetes.io/part-of=ebb", "-o", "name")
+	if strings.TrimSpace(left) != "" {
+		t.Errorf("Left in %s after helm uninstall:\n%s", operatorNamespace, left)
+	}
+	for _, kind := range []string{"apiservice/" + externalMetricsAPI, "validatingwebhookconfiguration/ebb-webhook", "clusterrole/ebb-operator", "clusterrole/ebb-webhook"} {
+		if out := run(c.Bins.Kubectl, "get", kind, "--ignore-not-found", "-o", "name"); strings.TrimSpace(out) != "" {
+			t.Errorf("%s is left after helm uninstall", kind)
+		}
+	}
 }
