@@ -58,10 +58,8 @@ generate: ## Regenerate deepcopy, clients, CRDs and protos
 	@hack/update-proto.sh
 
 .PHONY: bench
-bench: ## Run the benchmark suite and write docs/benchmarks.md
-	@echo "make bench: runs the benchmark suite (10,000 ScaledObjects on the local cluster) and writes docs/benchmarks.md."
-	@echo "The suite needs the local cluster and the services; it is not built yet, so nothing was measured." >&2
-	@exit 1
+bench: ## Run the benchmarks on the local cluster and write docs/benchmarks.md
+	@hack/bench.sh
 
 .PHONY: up
 up: ## Start a local cluster with the three services (installed by their Helm charts) and a demo

@@ -45,6 +45,7 @@ const (
 	OpListScaledObjectsByRef = "list_scaledobjects_by_target"
 	OpListScaledObjects      = "list_scaledobjects"
 	OpListHPAs               = "list_hpas"
+	OpGetHPA                 = "get_hpa"
 	OpListLimitRanges        = "list_limitranges"
 	OpGetTriggerAuth         = "get_triggerauthentication"
 	OpGetClusterTriggerAuth  = "get_clustertriggerauthentication"
@@ -278,14 +279,16 @@ func (r *Reader) ScaledObjects(ctx context.Context, namespace string, keep func(
 	}
 }
 
-// HPAs lists the HorizontalPodAutoscalers of namespace, page by page, and
-// returns those for which keep returns true (all when keep is nil).
-// HorizontalPodAutoscalers have no selectable field for their target, so
-// this costs O(HPAs in the namespace) in requests; memory stays bounded by
-// a page.
-func (r *Reader) HPAs(ctx context.Context, namespace string, keep func(*autoscalingv2.HorizontalPodAutoscaler) bool) ([]autoscalingv2.HorizontalPodAutoscaler, error) {
+// HPAs lists the HorizontalPodAutoscalers of namespace that match
+// labelSelector (all when it is empty), page by page, and returns those for
+// which keep returns true (all when keep is nil). HorizontalPodAutoscalers
+// have no selectable field for their target; a label selector such as
+// "!scaledobject.keda.sh/name" (HPAs that no ScaledObject wrote) keeps the
+// answer to what the caller needs, filtered by the API server. Memory stays
+// bounded by a page.
+func (r *Reader) HPAs(ctx context.Context, namespace, labelSelector string, keep func(*autoscalingv2.HorizontalPodAutoscaler) bool) ([]autoscalingv2.HorizontalPodAutoscaler, error) {
 	var items []autoscalingv2.HorizontalPodAutoscaler
-	opts := metav1.ListOptions{Limit: PageSize}
+	opts := metav1.ListOptions{Limit: PageSize, LabelSelector: labelSelector}
 	for {
 		var list *autoscalingv2.HorizontalPodAutoscalerList
 		err := r.timed(ctx, OpListHPAs, func() (err error) {
@@ -305,6 +308,23 @@ func (r *Reader) HPAs(ctx context.Context, namespace string, keep func(*autoscal
 		}
 		opts.Continue = list.Continue
 	}
+}
+
+// HPA returns the HorizontalPodAutoscaler namespace/name, or nil if the API
+// server says it does not exist.
+func (r *Reader) HPA(ctx context.Context, namespace, name string) (*autoscalingv2.HorizontalPodAutoscaler, error) {
+	var hpa *autoscalingv2.HorizontalPodAutoscaler
+	err := r.timed(ctx, OpGetHPA, func() (err error) {
+		hpa, err = r.kube.AutoscalingV2().HorizontalPodAutoscalers(namespace).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			hpa, err = nil, nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading HorizontalPodAutoscaler %s/%s: %w", namespace, name, err)
+	}
+	return hpa, nil
 }
 
 // LimitRanges lists the LimitRanges of namespace.

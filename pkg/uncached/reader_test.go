@@ -425,7 +425,7 @@ func TestHPAsPagesAndFilters(t *testing.T) {
 	var limits []int64
 	f.kube.PrependReactor("list", "horizontalpodautoscalers", pagedHPAs(all, &limits))
 
-	got, err := f.reader.HPAs(ctx, ns, func(h *autoscalingv2.HorizontalPodAutoscaler) bool {
+	got, err := f.reader.HPAs(ctx, ns, "", func(h *autoscalingv2.HorizontalPodAutoscaler) bool {
 		return h.Spec.ScaleTargetRef.Name == "web"
 	})
 	if err != nil {
@@ -469,7 +469,7 @@ func TestReadsThatFail(t *testing.T) {
 		"limit ranges": {resource: "limitranges", wantOp: "list_limitranges/error=1",
 			read: func(ctx context.Context, r *Reader) error { _, err := r.LimitRanges(ctx, ns); return err }},
 		"hpas": {resource: "horizontalpodautoscalers", wantOp: "list_hpas/error=1",
-			read: func(ctx context.Context, r *Reader) error { _, err := r.HPAs(ctx, ns, nil); return err }},
+			read: func(ctx context.Context, r *Reader) error { _, err := r.HPAs(ctx, ns, "", nil); return err }},
 		"scaled objects by target": {resource: "scaledobjects", kedaSide: true, wantOp: "list_scaledobjects_by_target/error=1",
 			read: func(ctx context.Context, r *Reader) error {
 				_, _, err := r.ScaledObjectsForTarget(ctx, ns, "web")

@@ -415,11 +415,33 @@ func (v *ScaledObject) checkHPAs(ctx context.Context, so *v1alpha1.ScaledObject,
 		gv, err := schema.ParseGroupVersion(t.APIVersion)
 		return err == nil && t.Name == ref.Name && gv.WithKind(t.Kind).GroupKind() == gvk.GroupKind()
 	}
-	hpas, err := v.reader.HPAs(ctx, so.Namespace, func(h *autoscalingv2.HorizontalPodAutoscaler) bool {
-		return h.Name == hpaName || onTarget(h)
-	})
-	if err != nil {
+	// Two reads whose cost does not grow with the namespace's
+	// ScaledObjects: the HPA of this ScaledObject's name, and the HPAs no
+	// ScaledObject wrote (the operator labels every HPA it writes with
+	// scaledobject.keda.sh/name; a ScaledObject's HPA on the same target
+	// means a second ScaledObject on it, which checkOtherScaledObjects
+	// denies), filtered by the API server.
+	var (
+		named   *autoscalingv2.HorizontalPodAutoscaler
+		foreign []autoscalingv2.HorizontalPodAutoscaler
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		named, err = v.reader.HPA(gctx, so.Namespace, hpaName)
 		return err
+	})
+	g.Go(func() (err error) {
+		foreign, err = v.reader.HPAs(gctx, so.Namespace, "!"+v1alpha1.ScaledObjectNameLabel, func(h *autoscalingv2.HorizontalPodAutoscaler) bool {
+			return h.Name != hpaName && onTarget(h)
+		})
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	hpas := foreign
+	if named != nil {
+		hpas = append(hpas, *named)
 	}
 	slices.SortFunc(hpas, func(a, b autoscalingv2.HorizontalPodAutoscaler) int { return strings.Compare(a.Name, b.Name) })
 	desc := describe(gvk, so.Namespace, ref.Name)
