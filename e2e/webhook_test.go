@@ -259,7 +259,7 @@ func startWebhook(ctx context.Context, t *testing.T, c *cluster.Cluster) *cluste
 			Rules: []rbacv1.PolicyRule{
 				{APIGroups: []string{"keda.sh"}, Resources: []string{"scaledobjects"}, Verbs: []string{"list"}},
 				{APIGroups: []string{"keda.sh"}, Resources: []string{"triggerauthentications", "clustertriggerauthentications"}, Verbs: []string{"get"}},
-				{APIGroups: []string{"autoscaling"}, Resources: []string{"horizontalpodautoscalers"}, Verbs: []string{"list"}},
+				{APIGroups: []string{"autoscaling"}, Resources: []string{"horizontalpodautoscalers"}, Verbs: []string{"get", "list"}},
 				{APIGroups: []string{""}, Resources: []string{"limitranges"}, Verbs: []string{"list"}},
 				{APIGroups: []string{"*"}, Resources: []string{"*/scale"}, Verbs: []string{"get"}},
 				{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets"}, Verbs: []string{"get"}},
