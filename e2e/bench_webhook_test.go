@@ -181,7 +181,7 @@ func TestBenchWebhookAdmission(t *testing.T) {
 	slices.Sort(lat)
 	pct := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
 	rss := processRSS(t, pod.Process.Pid())
-	t.Logf("BENCH| webhook admission, %d ScaledObjects + %d HPAs in the namespace, %d sequential reviews | p50 %s | p99 %s | max %s | webhook RSS %s |",
+	t.Logf("BENCH| webhook admission, %d ScaledObjects + %d HPAs in the namespace, %d sequential reviews | p50 %s, p99 %s, max %s, webhook RSS %s |",
 		n, n, samples, pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond), rss)
 }
 

@@ -26,7 +26,7 @@ report="docs/benchmarks.md"
   echo
   echo "| benchmark | figures |"
   echo "|---|---|"
-  grep -o 'BENCH| .*' "${out}" | sed 's/^BENCH| \(.*\)$/| \1/' | sed 's/ | \(p50.*\)$/ | \1/'
+  grep -o 'BENCH| .*' "${out}" | sed 's/^BENCH| /| /'
   echo
   echo "Reproduce one: \`EBB_BENCH=1 go test -C e2e -run '^TestBenchWebhookAdmission\$' -v .\`"
   echo "(\`EBB_BENCH_OBJECTS\` sets the number of objects; 10,000 by default)."
