@@ -141,6 +141,9 @@ func (s *Server) getMetrics(ctx context.Context, req *metricsv1.GetMetricsReques
 	if !found {
 		return nil, status.Error(codes.NotFound, notFoundMessage(ref, name, trs))
 	}
+	if n := tr.ExternalMetricName(); n != "" {
+		name = n // the HPA asks in lower case: answer and count under the real name
+	}
 	if tr.Scaler == nil {
 		return nil, noScalerError(tr, ref)
 	}
@@ -207,7 +210,11 @@ func (s *Server) read(ctx context.Context, so *v1alpha1.ScaledObject, tr trigger
 	return tr.Poll(ctx, triggers.OpGetMetrics, s.pollTimeout)
 }
 
-// findTrigger returns the trigger whose External metric is metricName. A
+// findTrigger returns the trigger whose External metric is metricName,
+// compared without regard to case, as KEDA compares them: the HPA
+// controller's client (client-go) lowercases the metric name, which is the
+// resource segment of its request path, so a metric named
+// "s0-cron-UTC-…" is asked for as "s0-cron-utc-…". A
 // trigger's metric comes from its metadata or, for external and
 // external-push triggers, from the scaler's GetMetricSpec (recorded with
 // the trigger's scaler when the controller built the HPA, or at a
@@ -220,7 +227,7 @@ func (s *Server) read(ctx context.Context, so *v1alpha1.ScaledObject, tr trigger
 // and the HPA reads it).
 func (s *Server) findTrigger(ctx context.Context, trs []triggers.Trigger, metricName string) (tr triggers.Trigger, found bool, askErr error) {
 	for _, t := range trs {
-		if n := t.ExternalMetricName(); n != "" && n == metricName {
+		if n := t.ExternalMetricName(); n != "" && strings.EqualFold(n, metricName) {
 			return t, true, nil
 		}
 	}
@@ -238,7 +245,7 @@ func (s *Server) findTrigger(ctx context.Context, trs []triggers.Trigger, metric
 	if err != nil {
 		return t, true, err
 	}
-	return t, spec.External != nil && spec.External.Metric.Name == metricName, nil
+	return t, spec.External != nil && strings.EqualFold(spec.External.Metric.Name, metricName), nil
 }
 
 // metricIndex returns the trigger index i of an external metric name

@@ -234,6 +234,33 @@ func TestGetMetricsValue(t *testing.T) {
 	}
 }
 
+// TestGetMetricsNameCase: the HPA controller asks for a metric in lower
+// case (client-go lowercases the resource segment of the request path),
+// so "s0-metric-api-Depth" (or a cron trigger's "s0-cron-UTC-…") arrives
+// as "s0-metric-api-depth". It is served, as KEDA serves it (names compared
+// without regard to case), and counted under the trigger's real name.
+func TestGetMetricsNameCase(t *testing.T) {
+	f := newFixture(t)
+	so := f.addSO(t, nil, trigger("Depth", "5", ""))
+	f.scaler(t, "Depth").set(value("3"))
+
+	for _, asked := range []string{"s0-metric-api-depth", "s0-metric-api-Depth", "S0-METRIC-API-DEPTH"} {
+		resp, err := f.server.GetMetrics(context.Background(), request(asked))
+		if err != nil {
+			t.Fatalf("GetMetrics(%q): %v", asked, err)
+		}
+		if v := resp.GetValues()[0]; v.GetMetricName() != "s0-metric-api-Depth" || v.GetValue().GetValue() != "3" {
+			t.Errorf("GetMetrics(%q) = %s %s, want s0-metric-api-Depth 3", asked, v.GetMetricName(), v.GetValue().GetValue())
+		}
+	}
+	if h := f.server.Health(so.UID); len(h) != 1 || h["s0-metric-api-Depth"].Status != v1alpha1.HealthStatusHappy {
+		t.Errorf("health = %v, want one Happy entry under s0-metric-api-Depth", h)
+	}
+	if _, err := f.server.GetMetrics(context.Background(), request("s0-metric-api-depth2")); status.Code(err) != codes.NotFound {
+		t.Errorf("another name: %v, want NotFound", err)
+	}
+}
+
 func TestGetMetricsPollTimeoutAndCallerCancel(t *testing.T) {
 	f := newFixture(t, WithPollTimeout(20*time.Millisecond))
 	so := f.addSO(t, nil, trigger("a", "5", ""))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -350,6 +351,77 @@ func TestSyncForeignHPA(t *testing.T) {
 				t.Errorf("HPA got an owner %v without the transfer annotation", owner)
 			}
 		})
+	}
+}
+
+// TestAdoptionKeepsHPAMetadata: an adopted HPA keeps the labels and
+// annotations it had (under the ScaledObject's), so helm's
+// helm.sh/resource-policy: keep is still there when an upgrade that stops
+// rendering the HPA reads it after the adoption; a resync does not strip
+// them, and the release restores exactly the pre-adoption ones.
+func TestAdoptionKeepsHPAMetadata(t *testing.T) {
+	so := newScaledObject(func(so *v1alpha1.ScaledObject) {
+		so.Labels = map[string]string{"chart": "app-2", "team": "shop"}
+		so.Annotations = map[string]string{v1alpha1.TransferHPAOwnershipAnnotation: "true"}
+		so.Spec.Advanced = &v1alpha1.AdvancedConfig{HorizontalPodAutoscalerConfig: &v1alpha1.HorizontalPodAutoscalerConfig{Name: "web"}}
+	})
+	h := foreignHPA("web")
+	h.Labels = map[string]string{"chart": "app-1", "app.kubernetes.io/managed-by": "Helm"}
+	h.Annotations = map[string]string{"helm.sh/resource-policy": "keep", "meta.helm.sh/release-name": "app"}
+	f := newFixture(t, []*v1alpha1.ScaledObject{so}, []*autoscalingv2.HorizontalPodAutoscaler{h}, map[string]int32{"worker": 2})
+	if err := f.sync("jobs"); err != nil {
+		t.Fatal(err)
+	}
+	adopted := f.hpa("web")
+	if owner := metav1.GetControllerOf(adopted); owner == nil || owner.UID != so.UID {
+		t.Fatalf("HPA not adopted: owners %v", adopted.OwnerReferences)
+	}
+	wantLabels := map[string]string{"chart": "app-2", "team": "shop", "app.kubernetes.io/managed-by": "Helm", v1alpha1.ScaledObjectNameLabel: "jobs"}
+	if !maps.Equal(adopted.Labels, wantLabels) {
+		t.Errorf("adopted HPA labels = %v, want %v", adopted.Labels, wantLabels)
+	}
+	for k, v := range map[string]string{"helm.sh/resource-policy": "keep", "meta.helm.sh/release-name": "app", v1alpha1.TransferHPAOwnershipAnnotation: "true"} {
+		if adopted.Annotations[k] != v {
+			t.Errorf("adopted HPA annotation %s = %q, want %q (annotations %v)", k, adopted.Annotations[k], v, adopted.Annotations)
+		}
+	}
+
+	// A resync of the adopted HPA changes nothing.
+	f2 := newFixture(t, []*v1alpha1.ScaledObject{f.scaledObject("jobs")}, []*autoscalingv2.HorizontalPodAutoscaler{adopted}, map[string]int32{"worker": 2})
+	if err := f2.sync("jobs"); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range f2.writes() {
+		if strings.Contains(w, "horizontalpodautoscalers") {
+			t.Errorf("unexpected HPA write %q on a resync of the adopted HPA", w)
+		}
+	}
+
+	// Deleting the ScaledObject gives the HPA back as it was, and drops
+	// the operator's managed fields (the fake clientset keeps them as the
+	// API server does: the release's update makes the operator the manager
+	// of every field it sets back), so that the next server-side apply by
+	// helm does not conflict with the operator.
+	deleting := f.scaledObject("jobs")
+	deleting.DeletionTimestamp = ptr.To(metav1.Now())
+	adopted.ManagedFields = []metav1.ManagedFieldsEntry{
+		{Manager: "helm", Operation: metav1.ManagedFieldsOperationApply, APIVersion: "autoscaling/v2", FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:scaleTargetRef":{}}}`)},
+		{Manager: FieldManager, Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "autoscaling/v2", FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:maxReplicas":{}}}`)},
+	}
+	f3 := newFixture(t, []*v1alpha1.ScaledObject{deleting}, []*autoscalingv2.HorizontalPodAutoscaler{adopted}, map[string]int32{"worker": 2})
+	if err := f3.sync("jobs"); err != nil {
+		t.Fatal(err)
+	}
+	released := f3.hpa("web")
+	if len(released.OwnerReferences) != 0 || !maps.Equal(released.Labels, h.Labels) || !maps.Equal(released.Annotations, h.Annotations) || released.Spec.MaxReplicas != 9 {
+		t.Errorf("released HPA = owners %v labels %v annotations %v maxReplicas %d, want it as before adoption", released.OwnerReferences, released.Labels, released.Annotations, released.Spec.MaxReplicas)
+	}
+	var managers []string
+	for _, mf := range released.ManagedFields {
+		managers = append(managers, mf.Manager)
+	}
+	if !slices.Equal(managers, []string{"helm"}) {
+		t.Errorf("released HPA field managers = %v, want helm only: %+v", managers, released.ManagedFields)
 	}
 }
 

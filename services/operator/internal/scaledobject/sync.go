@@ -287,6 +287,7 @@ func (c *Controller) ensureHPA(ctx context.Context, so *v1alpha1.ScaledObject, s
 			record = []byte(prev) // adopted before: keep the first record
 		}
 		want.Annotations[PreAdoptionAnnotation] = string(record)
+		keepPreAdoptionMetadata(ctx, want, string(record))
 		adopted := live.DeepCopy()
 		adopted.Labels, adopted.Annotations, adopted.Spec = want.Labels, want.Annotations, want.Spec
 		adopted.OwnerReferences = append(withoutController(live.OwnerReferences), want.OwnerReferences...)
@@ -304,6 +305,7 @@ func (c *Controller) ensureHPA(ctx context.Context, so *v1alpha1.ScaledObject, s
 			want.Annotations = map[string]string{}
 		}
 		want.Annotations[PreAdoptionAnnotation] = prev
+		keepPreAdoptionMetadata(ctx, want, prev)
 	}
 	if equality.Semantic.DeepEqual(live.Spec, want.Spec) && maps.Equal(live.Labels, want.Labels) && maps.Equal(live.Annotations, want.Annotations) {
 		return live, nil
@@ -316,6 +318,33 @@ func (c *Controller) ensureHPA(ctx context.Context, so *v1alpha1.ScaledObject, s
 	}
 	c.recorder.Eventf(so, corev1.EventTypeNormal, reasonHPAUpdated, "Updated HPA %s", live.Name)
 	return result, nil
+}
+
+// keepPreAdoptionMetadata keeps, on an adopted HPA, the labels and
+// annotations it had before adoption (from record), under the ones the
+// ScaledObject gives it: what other tools put there stays while ebb owns
+// the HPA. Helm, for one, reads helm.sh/resource-policy: keep from the live
+// HPA when an upgrade stops rendering it (the move from a plain HPA to a
+// ScaledObject); dropping it on adoption, which can come first, gets the
+// HPA deleted.
+func keepPreAdoptionMetadata(ctx context.Context, want *autoscalingv2.HorizontalPodAutoscaler, record string) {
+	var before preAdoption
+	if err := json.Unmarshal([]byte(record), &before); err != nil {
+		klog.FromContext(ctx).Error(err, "Cannot read the pre-adoption record; the HPA gets the ScaledObject's labels and annotations only", "hpa", want.Name)
+		return
+	}
+	want.Labels = under(before.Labels, want.Labels)
+	want.Annotations = under(before.Annotations, want.Annotations)
+}
+
+// under returns base with over's entries set over it.
+func under(base, over map[string]string) map[string]string {
+	if len(base) == 0 {
+		return over
+	}
+	out := maps.Clone(base)
+	maps.Copy(out, over)
+	return out
 }
 
 // readyFromHPA sets Ready from the HPA's own view: Ready is not True while
@@ -415,11 +444,36 @@ func (c *Controller) releaseHPA(ctx context.Context, so *v1alpha1.ScaledObject) 
 			released.Labels, released.Annotations, released.Spec = before.Labels, before.Annotations, before.Spec
 		}
 	}
-	if _, err := c.kubeClient.AutoscalingV2().HorizontalPodAutoscalers(so.Namespace).Update(ctx, released, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
+	updated, err := c.kubeClient.AutoscalingV2().HorizontalPodAutoscalers(so.Namespace).Update(ctx, released, metav1.UpdateOptions{FieldManager: FieldManager})
+	if err != nil {
 		return fmt.Errorf("releasing HPA %s: %w", live.Name, err)
 	}
 	c.recorder.Eventf(so, corev1.EventTypeNormal, reasonHPAReleased, "Released HPA %s: it stays after the ScaledObject is deleted", live.Name)
+	c.dropManagedFields(ctx, updated)
 	return nil
+}
+
+// dropManagedFields removes the operator's entries from the managedFields
+// of an HPA it released. The fields it wrote while it owned the HPA (the
+// metrics, the replica bounds, and the same fields again when the release
+// set them back) are otherwise still the operator's, and a server-side
+// apply of the HPA by its owner, which is how helm 4 upgrades it, fails on
+// a conflict with a controller that no longer manages it. An update that
+// changes nothing but managedFields adds no entry of its own. Best
+// effort: a failure is logged, and the HPA is released all the same.
+func (c *Controller) dropManagedFields(ctx context.Context, h *autoscalingv2.HorizontalPodAutoscaler) {
+	keep := slices.DeleteFunc(slices.Clone(h.ManagedFields), func(e metav1.ManagedFieldsEntry) bool { return e.Manager == FieldManager })
+	if len(keep) == len(h.ManagedFields) {
+		return
+	}
+	if len(keep) == 0 {
+		keep = []metav1.ManagedFieldsEntry{{}} // an empty list leaves managedFields as they are; [{}] clears them
+	}
+	stripped := h.DeepCopy()
+	stripped.ManagedFields = keep
+	if _, err := c.kubeClient.AutoscalingV2().HorizontalPodAutoscalers(h.Namespace).Update(ctx, stripped, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
+		klog.FromContext(ctx).Error(err, "Cannot drop the operator's managed fields from the released HPA; a server-side apply that changes them will conflict", "hpa", h.Name)
+	}
 }
 
 func (c *Controller) restoreReplicas(ctx context.Context, so *v1alpha1.ScaledObject, replicas int32) error {
