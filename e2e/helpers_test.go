@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -91,4 +92,26 @@ func startRedis(ctx context.Context, t *testing.T, c *cluster.Cluster, ns, passw
 	rdb := redis.NewClient(&redis.Options{Addr: net.JoinHostPort(pod.Host.Addr.String(), "6379"), Password: password})
 	t.Cleanup(func() { _ = rdb.Close() })
 	return rdb
+}
+
+// serviceImages builds ebb's three services and returns the image map that
+// makes the harness's node run the charts' images as these binaries.
+func serviceImages(ctx context.Context, t *testing.T) map[string]string {
+	t.Helper()
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	binDir := t.TempDir()
+	images := map[string]string{}
+	for _, svc := range []string{"operator", "webhook", "metrics-apiserver"} {
+		bin := filepath.Join(binDir, "ebb-"+svc)
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./services/"+svc)
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("Building the %s: %v\n%s", svc, err, out)
+		}
+		images["ghcr.io/ebb-autoscaler/ebb-"+svc] = bin
+	}
+	return images
 }

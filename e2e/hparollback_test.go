@@ -55,17 +55,7 @@ func TestHelmHPARollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	binDir := t.TempDir()
-	images := map[string]string{}
-	for _, svc := range []string{"operator", "webhook", "metrics-apiserver"} {
-		bin := filepath.Join(binDir, "ebb-"+svc)
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./services/"+svc)
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("Building the %s: %v\n%s", svc, err, out)
-		}
-		images["ghcr.io/ebb-autoscaler/ebb-"+svc] = bin
-	}
+	images := serviceImages(ctx, t)
 	c := startCluster(ctx, t, cluster.Options{CertManager: true, Images: images})
 	keda, err := kedaclient.NewForConfig(c.Config)
 	if err != nil {

@@ -41,17 +41,8 @@ func TestHelmInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	binDir := t.TempDir()
-	images := map[string]string{"docker.io/library/redis": redisServer}
-	for _, svc := range []string{"operator", "webhook", "metrics-apiserver"} {
-		bin := filepath.Join(binDir, "ebb-"+svc)
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./services/"+svc)
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("Building the %s: %v\n%s", svc, err, out)
-		}
-		images["ghcr.io/ebb-autoscaler/ebb-"+svc] = bin
-	}
+	images := serviceImages(ctx, t)
+	images["docker.io/library/redis"] = redisServer
 	c := startCluster(ctx, t, cluster.Options{CertManager: true, Images: images})
 
 	run := func(name string, args ...string) string {
