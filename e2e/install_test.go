@@ -182,11 +182,12 @@ func TestHelmInstall(t *testing.T) {
 	for _, chart := range []string{"ebb-metrics-apiserver", "ebb-webhook", "ebb-operator"} {
 		run(c.Bins.Helm, "uninstall", chart, "--namespace", operatorNamespace, "--wait", "--timeout", "3m")
 	}
-	left := run(c.Bins.Kubectl, "-n", operatorNamespace, "get", "deployments,services,serviceaccounts,roles,rolebindings,certificates,issuers,pods",
-		"-l", "app.kubernetes.io/part-of=ebb", "-o", "name")
-	if strings.TrimSpace(left) != "" {
-		t.Errorf("Left in %s after helm uninstall:\n%s", operatorNamespace, left)
-	}
+	// The Deployments' pods go by garbage collection, after helm returns.
+	pollUntil(ctx, t, "nothing of the charts left in "+operatorNamespace, 2*time.Minute, func(ctx context.Context) (bool, error) {
+		left := run(c.Bins.Kubectl, "-n", operatorNamespace, "get", "deployments,services,serviceaccounts,roles,rolebindings,certificates,issuers,pods",
+			"-l", "app.kubernetes.io/part-of=ebb", "-o", "name")
+		return strings.TrimSpace(left) == "", nil
+	})
 	for _, kind := range []string{"apiservice/" + externalMetricsAPI, "validatingwebhookconfiguration/ebb-webhook", "clusterrole/ebb-operator", "clusterrole/ebb-webhook"} {
 		if out := run(c.Bins.Kubectl, "get", kind, "--ignore-not-found", "-o", "name"); strings.TrimSpace(out) != "" {
 			t.Errorf("%s is left after helm uninstall", kind)
