@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // Disabled, given as a bind address, turns that server off.
@@ -81,4 +83,24 @@ func ValidateCertDir(dir, need string) []error {
 		_ = f.Close()
 	}
 	return errs
+}
+
+// KubeConfig loads the Kubernetes client configuration: the kubeconfig
+// file when one is given, else the KUBECONFIG environment variable, else
+// the in-cluster configuration of the pod's ServiceAccount; with the
+// client-side limits qps and burst and the User-Agent userAgent.
+func KubeConfig(kubeconfig string, qps float32, burst int, userAgent string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	kube, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		if kubeconfig != "" {
+			return nil, fmt.Errorf("loading --kubeconfig %s: %w", kubeconfig, err)
+		}
+		return nil, fmt.Errorf("loading the Kubernetes client configuration (no --kubeconfig given, KUBECONFIG unset or unusable, and not in a pod): %w", err)
+	}
+	kube.QPS = qps
+	kube.Burst = burst
+	kube.UserAgent = userAgent
+	return kube, nil
 }

@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	cliflag "k8s.io/component-base/cli/flag"
 	logsapi "k8s.io/component-base/logs/api/v1"
 
@@ -298,18 +297,10 @@ type Config struct {
 // Config completes validated options into a Config: it loads the client
 // configuration and picks this replica's identity.
 func (o *Options) Config() (*Config, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = o.Kubeconfig
-	kube, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	kube, err := cmdutil.KubeConfig(o.Kubeconfig, o.KubeAPIQPS, o.KubeAPIBurst, UserAgent())
 	if err != nil {
-		if o.Kubeconfig != "" {
-			return nil, fmt.Errorf("loading --kubeconfig %s: %w", o.Kubeconfig, err)
-		}
-		return nil, fmt.Errorf("loading the Kubernetes client configuration (no --kubeconfig given, KUBECONFIG unset or unusable, and not in a pod): %w", err)
+		return nil, err
 	}
-	kube.QPS = o.KubeAPIQPS
-	kube.Burst = o.KubeAPIBurst
-	kube.UserAgent = UserAgent()
 
 	hostname, err := os.Hostname()
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	cliflag "k8s.io/component-base/cli/flag"
 	logsapi "k8s.io/component-base/logs/api/v1"
 
@@ -142,18 +141,10 @@ type Config struct {
 // Config completes validated options into a Config: it loads the client
 // configuration.
 func (o *Options) Config() (*Config, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = o.Kubeconfig
-	kube, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	kube, err := cmdutil.KubeConfig(o.Kubeconfig, o.KubeAPIQPS, o.KubeAPIBurst, UserAgent())
 	if err != nil {
-		if o.Kubeconfig != "" {
-			return nil, fmt.Errorf("loading --kubeconfig %s: %w", o.Kubeconfig, err)
-		}
-		return nil, fmt.Errorf("loading the Kubernetes client configuration (no --kubeconfig given, KUBECONFIG unset or unusable, and not in a pod): %w", err)
+		return nil, err
 	}
-	kube.QPS = o.KubeAPIQPS
-	kube.Burst = o.KubeAPIBurst
-	kube.UserAgent = UserAgent()
 	return &Config{
 		Kube:               kube,
 		BindAddress:        o.BindAddress,
