@@ -686,19 +686,35 @@ func checkOperatorDefaults(t *testing.T, r *rendered) {
 	checkBinding(t, r, "ClusterRoleBinding", "ebb-operator", "ClusterRole", "ebb-operator")
 	checkBinding(t, r, "RoleBinding", "ebb-operator", "Role", "ebb-operator")
 
-	// ebb's CA: selfSigned Issuer → CA Certificate → CA Issuer, which
-	// issues the operator's certificate.
-	self := r.get(t, "Issuer", "ebb-ca-selfsigned")
+	// ebb's two-tier CA: selfSigned Issuer → root CA Certificate (key
+	// kept) → root Issuer → issuing CA Certificate (new key at every
+	// renewal, renewed before any certificate it signed can outlive it) →
+	// CA Issuer ebb-ca, which issues the operator's certificate.
+	self := r.get(t, "Issuer", "ebb-root-ca-selfsigned")
 	if _, ok := self.obj["spec"].(map[string]any)["selfSigned"]; !ok {
-		t.Errorf("Issuer ebb-ca-selfsigned is not selfSigned: %v", self.obj["spec"])
+		t.Errorf("Issuer ebb-root-ca-selfsigned is not selfSigned: %v", self.obj["spec"])
 	}
-	ca := decode[cmapi.Certificate](t, r.get(t, "Certificate", "ebb-ca"))
-	if !ca.Spec.IsCA || ca.Spec.IssuerRef.Name != "ebb-ca-selfsigned" || ca.Spec.IssuerRef.Kind != "Issuer" {
-		t.Errorf("CA Certificate %+v, want isCA issued by Issuer ebb-ca-selfsigned", ca.Spec)
+	chain := []struct{ cert, issuer, policy string }{
+		{"ebb-root-ca", "ebb-root-ca-selfsigned", string(cmapi.RotationPolicyNever)},
+		{"ebb-ca", "ebb-root-ca", string(cmapi.RotationPolicyAlways)},
 	}
-	caIssuer := decode[cmapi.Issuer](t, r.get(t, "Issuer", "ebb-ca"))
-	if caIssuer.Spec.CA == nil || caIssuer.Spec.CA.SecretName != ca.Spec.SecretName {
-		t.Errorf("Issuer ebb-ca %+v, want a CA issuer of Secret %q", caIssuer.Spec, ca.Spec.SecretName)
+	for _, want := range chain {
+		ca := decode[cmapi.Certificate](t, r.get(t, "Certificate", want.cert))
+		if !ca.Spec.IsCA || ca.Spec.IssuerRef.Name != want.issuer || ca.Spec.IssuerRef.Kind != "Issuer" {
+			t.Errorf("CA Certificate %s %+v, want isCA issued by Issuer %s", want.cert, ca.Spec, want.issuer)
+		}
+		if ca.Spec.PrivateKey == nil || string(ca.Spec.PrivateKey.RotationPolicy) != want.policy {
+			t.Errorf("CA Certificate %s privateKey %+v, want rotationPolicy %s", want.cert, ca.Spec.PrivateKey, want.policy)
+		}
+		issuer := decode[cmapi.Issuer](t, r.get(t, "Issuer", want.cert))
+		if issuer.Spec.CA == nil || issuer.Spec.CA.SecretName != ca.Spec.SecretName {
+			t.Errorf("Issuer %s %+v, want a CA issuer of Secret %q", want.cert, issuer.Spec, ca.Spec.SecretName)
+		}
+	}
+	issuing := decode[cmapi.Certificate](t, r.get(t, "Certificate", "ebb-ca"))
+	leaf := decode[cmapi.Certificate](t, r.get(t, "Certificate", "ebb-operator"))
+	if issuing.Spec.RenewBefore == nil || leaf.Spec.Duration == nil || issuing.Spec.RenewBefore.Duration <= leaf.Spec.Duration.Duration {
+		t.Errorf("issuing CA renewBefore %v must exceed the services' certificate duration %v", issuing.Spec.RenewBefore, leaf.Spec.Duration)
 	}
 	cert := decode[cmapi.Certificate](t, r.get(t, "Certificate", "ebb-operator"))
 	if ref := cert.Spec.IssuerRef; ref.Name != "ebb-ca" || ref.Kind != "Issuer" || ref.Group != "cert-manager.io" {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -51,10 +49,6 @@ import (
 func TestHelmHPARollback(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	root, err := cluster.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	images := serviceImages(ctx, t)
 	c := startCluster(ctx, t, cluster.Options{CertManager: true, Images: images})
 	keda, err := kedaclient.NewForConfig(c.Config)
@@ -63,32 +57,14 @@ func TestHelmHPARollback(t *testing.T) {
 	}
 
 	tryHelm := func(args ...string) (string, error) {
-		cmd := exec.CommandContext(ctx, c.Bins.Helm, args...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+c.KubeconfigPath)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
+		return clusterTry(ctx, c, c.Bins.Helm, args...)
 	}
 	helm := func(args ...string) string {
 		t.Helper()
-		out, err := tryHelm(args...)
-		if err != nil {
-			t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
+		return clusterRun(ctx, t, c, c.Bins.Helm, args...)
 	}
-	start := time.Now()
-	helm("install", "ebb-operator", "deploy/charts/ebb-operator", "--namespace", operatorNamespace, "--create-namespace",
-		"--set", "certManager.createCA=true", "--wait", "--timeout", "5m")
 	// One webhook replica: two cores are shared by everything here.
-	helm("install", "ebb-webhook", "deploy/charts/ebb-webhook", "--namespace", operatorNamespace, "--set", "replicas=1", "--wait", "--timeout", "5m")
-	helm("install", "ebb-metrics-apiserver", "deploy/charts/ebb-metrics-apiserver", "--namespace", operatorNamespace, "--wait", "--timeout", "5m")
-	pollUntil(ctx, t, "the external metrics APIService to be Available", 3*time.Minute, func(ctx context.Context) (bool, error) {
-		out, err := exec.CommandContext(ctx, c.Bins.Kubectl, "--kubeconfig", c.KubeconfigPath, "get", "apiservice", externalMetricsAPI,
-			"-o", `jsonpath={.status.conditions[?(@.type=="Available")].status}`).CombinedOutput()
-		return err == nil && string(out) == "True", nil
-	})
-	t.Logf("ebb installed with its three charts in %s", time.Since(start).Round(time.Millisecond))
+	installEBB(ctx, t, c, chartValues{webhook: []string{"replicas=1"}})
 
 	const (
 		ns      = "shop"

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,32 +35,15 @@ func TestHelmInstall(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	root, err := cluster.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	images := serviceImages(ctx, t)
 	images["docker.io/library/redis"] = redisServer
 	c := startCluster(ctx, t, cluster.Options{CertManager: true, Images: images})
 
 	run := func(name string, args ...string) string {
 		t.Helper()
-		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+c.KubeconfigPath)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
-		}
-		return string(out)
+		return clusterRun(ctx, t, c, name, args...)
 	}
-	start := time.Now()
-	run(c.Bins.Helm, "install", "ebb-operator", "deploy/charts/ebb-operator", "--namespace", operatorNamespace, "--create-namespace",
-		"--set", "certManager.createCA=true", "--set", "replicas=2", "--wait", "--timeout", "5m")
-	run(c.Bins.Helm, "install", "ebb-webhook", "deploy/charts/ebb-webhook", "--namespace", operatorNamespace, "--wait", "--timeout", "5m")
-	run(c.Bins.Helm, "install", "ebb-metrics-apiserver", "deploy/charts/ebb-metrics-apiserver", "--namespace", operatorNamespace, "--wait", "--timeout", "5m")
-	run(c.Bins.Kubectl, "wait", "--for=condition=Available", "apiservice/"+externalMetricsAPI, "--timeout=3m")
-	t.Logf("Three charts installed and the APIService Available in %s", time.Since(start).Round(time.Millisecond))
+	installEBB(ctx, t, c, chartValues{operator: []string{"replicas=2"}})
 
 	// The demo.
 	run(c.Bins.Kubectl, "apply", "-f", "deploy/demo/demo.yaml")

@@ -109,8 +109,16 @@ ebb-operator.leaseName is the leader election Lease.
 {{- end }}
 
 {{/*
-ebb-operator.caName names the CA Certificate, its Secret and the CA Issuer
-the chart creates with certManager.createCA.
+ebb-operator.rootCAName names the root CA Certificate, its Secret and the
+root CA Issuer the chart creates with certManager.createCA.
+*/}}
+{{- define "ebb-operator.rootCAName" -}}
+{{- .Values.certManager.rootCA.name }}
+{{- end }}
+
+{{/*
+ebb-operator.caName names the issuing CA Certificate, its Secret and the CA
+Issuer the chart creates with certManager.createCA.
 */}}
 {{- define "ebb-operator.caName" -}}
 {{- .Values.certManager.ca.name }}
