@@ -672,7 +672,7 @@ func checkOperatorDefaults(t *testing.T, r *rendered) {
 	wantCluster, _ := operatorRBAC()
 	cr := decode[rbacv1.ClusterRole](t, r.get(t, "ClusterRole", "ebb-operator"))
 	if got, want := ruleSet(cr.Rules), ruleSet(wantCluster.Rules); !slices.Equal(got, want) {
-		t.Errorf("ClusterRole grants\n%s\nwant (e2e/operator_test.go operatorRBAC)\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		t.Errorf("ClusterRole grants\n%s\nwant (e2e/rbac_expectation_test.go operatorRBAC)\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	role := decode[rbacv1.Role](t, r.get(t, "Role", "ebb-operator"))
 	wantRole := []string{

@@ -16,7 +16,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -31,9 +30,8 @@ import (
 )
 
 const (
-	metricsAPIServerAccount = "ebb-metrics-apiserver"
-	metricsAPIServerCert    = "ebb-metrics-apiserver-tls"
-	externalMetricsAPI      = "v1beta1.external.metrics.k8s.io"
+	metricsAPIServerCert = "ebb-metrics-apiserver-tls"
+	externalMetricsAPI   = "v1beta1.external.metrics.k8s.io"
 )
 
 // TestMetricsAPIServer runs the operator and the metrics-apiserver as pods
@@ -232,9 +230,10 @@ func TestMetricsAPIServer(t *testing.T) {
 }
 
 // startMetricsAPIServer builds the metrics-apiserver and runs it as a pod
-// with its ServiceAccount, the RBAC its chart grants, and its cert-manager
-// certificate; it registers the external metrics APIService (caBundle from
-// cainjector) and waits until the APIService is Available.
+// with the ServiceAccount and RBAC of the ebb-metrics-apiserver chart and
+// its cert-manager certificate; it registers the external metrics
+// APIService (caBundle from cainjector) and waits until the APIService is
+// Available.
 func startMetricsAPIServer(ctx context.Context, t *testing.T, c *cluster.Cluster) *cluster.Pod {
 	t.Helper()
 	root, err := cluster.RepoRoot()
@@ -248,32 +247,18 @@ func startMetricsAPIServer(ctx context.Context, t *testing.T, c *cluster.Cluster
 		t.Fatalf("Building the metrics-apiserver: %v\n%s", err, out)
 	}
 
-	rbac := c.Client.RbacV1()
-	subject := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: metricsAPIServerAccount, Namespace: operatorNamespace}}
-	mustCreate(t, func() error {
-		_, err := rbac.ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: metricsAPIServerAccount + ":system:auth-delegator"},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:auth-delegator"},
-			Subjects:   subject,
-		}, metav1.CreateOptions{})
-		return err
-	})
-	mustCreate(t, func() error {
-		_, err := rbac.RoleBindings("kube-system").Create(ctx, &rbacv1.RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: metricsAPIServerAccount + ":auth-reader"},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "extension-apiserver-authentication-reader"},
-			Subjects:   subject,
-		}, metav1.CreateOptions{})
-		return err
-	})
-	// The HPA controller reads external metrics; its bootstrap role
-	// allows it. The test's own reads use the admin credentials.
+	// The chart's defaults: system:auth-delegator, and
+	// extension-apiserver-authentication-reader in kube-system. The HPA
+	// controller reads external metrics through its bootstrap role (the
+	// chart's hpaControllerRBAC is off by default); the test's own reads
+	// use the admin credentials.
+	serviceAccount := applyChartRBAC(ctx, t, c, "ebb-metrics-apiserver")
 
 	certDir := filepath.Join(t.TempDir(), "certs")
 	pod, err := c.RunPod(ctx, cluster.PodSpec{
 		Namespace:      operatorNamespace,
 		Name:           "ebb-metrics-apiserver",
-		ServiceAccount: metricsAPIServerAccount,
+		ServiceAccount: serviceAccount,
 		Path:           bin,
 		Args: []string{
 			"--secure-port=6443",

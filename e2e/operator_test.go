@@ -9,7 +9,6 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,46 +26,16 @@ import (
 
 const (
 	operatorNamespace = "ebb-system"
-	operatorAccount   = "ebb-operator"
 	// keepHPAOnDelete is the operator's annotation that keeps an HPA when
 	// its ScaledObject is deleted.
 	keepHPAOnDelete = "scaledobject.keda.sh/keep-hpa-on-delete"
 )
 
-// operatorRBAC is the least the operator needs, as its chart grants it.
-func operatorRBAC() (*rbacv1.ClusterRole, *rbacv1.Role) {
-	cluster := &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: operatorAccount},
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{"keda.sh"}, Resources: []string{"scaledobjects", "scaledobjects/finalizers"}, Verbs: []string{"get", "list", "watch", "update", "patch"}},
-			{APIGroups: []string{"keda.sh"}, Resources: []string{"scaledobjects/status"}, Verbs: []string{"get", "update", "patch"}},
-			{APIGroups: []string{"autoscaling"}, Resources: []string{"horizontalpodautoscalers"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
-			{APIGroups: []string{"*"}, Resources: []string{"*/scale"}, Verbs: []string{"get", "update", "patch"}},
-			{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
-			// Resolving triggers: authentication objects, the Secrets and
-			// ConfigMaps they name, and the target's environment; the
-			// scale loop watches workloads' replicas.
-			{APIGroups: []string{"keda.sh"}, Resources: []string{"triggerauthentications", "clustertriggerauthentications"}, Verbs: []string{"get"}},
-			{APIGroups: []string{""}, Resources: []string{"secrets", "configmaps"}, Verbs: []string{"get"}},
-			// kubernetes-workload triggers count pods.
-			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}},
-			{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets"}, Verbs: []string{"get", "list", "watch"}},
-		},
-	}
-	role := &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Name: operatorAccount, Namespace: operatorNamespace},
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "create", "update"}},
-		},
-	}
-	return cluster, role
-}
-
-// startOperator installs ebb's CRDs and the operator's RBAC, builds the
-// operator and runs it as a pod with its own ServiceAccount. With
-// certSecret, the pod gets that cert-manager Secret as its --cert-dir and
-// serves the MetricsService on :9443; without it, gRPC is off.
+// startOperator installs ebb's CRDs and the ServiceAccount and RBAC of the
+// ebb-operator chart, builds the operator and runs it as a pod with that
+// ServiceAccount. With certSecret, the pod gets that cert-manager Secret as
+// its --cert-dir and serves the MetricsService on :9443; without it, gRPC
+// is off.
 func startOperator(ctx context.Context, t *testing.T, c *cluster.Cluster, certSecret string) *cluster.Pod {
 	t.Helper()
 	root, err := cluster.RepoRoot()
@@ -83,44 +52,23 @@ func startOperator(ctx context.Context, t *testing.T, c *cluster.Cluster, certSe
 		t.Fatalf("Building the operator: %v\n%s", err, out)
 	}
 
-	rbac := c.Client.RbacV1()
 	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	clusterRole, role := operatorRBAC()
-	subject := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: operatorAccount, Namespace: operatorNamespace}}
-	mustCreate(t, func() error {
-		_, err := rbac.ClusterRoles().Create(ctx, clusterRole, metav1.CreateOptions{})
-		return err
-	})
-	mustCreate(t, func() error {
-		_, err := rbac.ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: operatorAccount},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: operatorAccount},
-			Subjects:   subject,
-		}, metav1.CreateOptions{})
-		return err
-	})
-	mustCreate(t, func() error {
-		_, err := rbac.Roles(operatorNamespace).Create(ctx, role, metav1.CreateOptions{})
-		return err
-	})
-	mustCreate(t, func() error {
-		_, err := rbac.RoleBindings(operatorNamespace).Create(ctx, &rbacv1.RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: operatorAccount, Namespace: operatorNamespace},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: operatorAccount},
-			Subjects:   subject,
-		}, metav1.CreateOptions{})
-		return err
-	})
+	// The chart's defaults: leader election in the release namespace on the
+	// Lease ebb-operator, to which its Role limits get and update; the
+	// args below elect on that Lease.
+	serviceAccount := applyChartRBAC(ctx, t, c, "ebb-operator")
 
 	spec := cluster.PodSpec{
 		Namespace:      operatorNamespace,
 		Name:           "ebb-operator",
-		ServiceAccount: operatorAccount,
+		ServiceAccount: serviceAccount,
 		Path:           bin,
 		Args: []string{
+			"--leader-elect=true",
 			"--leader-elect-namespace=" + operatorNamespace,
+			"--leader-elect-id=ebb-operator",
 			"--health-bind-address=:8081",
 			"--metrics-bind-address=:8080",
 			"--v=2",

@@ -18,7 +18,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -30,10 +29,7 @@ import (
 	kedaclient "github.com/ebb-autoscaler/ebb/pkg/client/clientset/versioned"
 )
 
-const (
-	webhookAccount = "ebb-webhook"
-	webhookCert    = "ebb-webhook-tls"
-)
+const webhookCert = "ebb-webhook-tls"
 
 // TestWebhook runs the webhook as a pod behind its Service, registered
 // with a ValidatingWebhookConfiguration whose caBundle cainjector fills,
@@ -220,10 +216,10 @@ func (w *warningLog) all() string {
 	return strings.Join(w.msgs, "\n")
 }
 
-// startWebhook builds the webhook and runs it as a pod with its
-// ServiceAccount, the RBAC of docs/webhook.md and a cert-manager serving
-// certificate, and registers it with a ValidatingWebhookConfiguration
-// whose caBundle cainjector injects.
+// startWebhook builds the webhook and runs it as a pod with the
+// ServiceAccount and RBAC of the ebb-webhook chart and a cert-manager
+// serving certificate, and registers it with a
+// ValidatingWebhookConfiguration whose caBundle cainjector injects.
 func startWebhook(ctx context.Context, t *testing.T, c *cluster.Cluster) *cluster.Pod {
 	t.Helper()
 	root, err := cluster.RepoRoot()
@@ -252,35 +248,16 @@ func startWebhook(ctx context.Context, t *testing.T, c *cluster.Cluster) *cluste
 		return err
 	})
 
-	rbac := c.Client.RbacV1()
-	mustCreate(t, func() error {
-		_, err := rbac.ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
-			ObjectMeta: metav1.ObjectMeta{Name: webhookAccount},
-			Rules: []rbacv1.PolicyRule{
-				{APIGroups: []string{"keda.sh"}, Resources: []string{"scaledobjects"}, Verbs: []string{"list"}},
-				{APIGroups: []string{"keda.sh"}, Resources: []string{"triggerauthentications", "clustertriggerauthentications"}, Verbs: []string{"get"}},
-				{APIGroups: []string{"autoscaling"}, Resources: []string{"horizontalpodautoscalers"}, Verbs: []string{"get", "list"}},
-				{APIGroups: []string{""}, Resources: []string{"limitranges"}, Verbs: []string{"list"}},
-				{APIGroups: []string{"*"}, Resources: []string{"*/scale"}, Verbs: []string{"get"}},
-				{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets"}, Verbs: []string{"get"}},
-			},
-		}, metav1.CreateOptions{})
-		return err
-	})
-	mustCreate(t, func() error {
-		_, err := rbac.ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: webhookAccount},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: webhookAccount},
-			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: webhookAccount, Namespace: operatorNamespace}},
-		}, metav1.CreateOptions{})
-		return err
-	})
+	// The chart's defaults: its ClusterRole reads Deployments and
+	// StatefulSets, the only targets of this test's cpu/memory triggers
+	// (no rbac.extraTargetResources).
+	serviceAccount := applyChartRBAC(ctx, t, c, "ebb-webhook")
 
 	certDir := filepath.Join(t.TempDir(), "certs")
 	pod, err := c.RunPod(ctx, cluster.PodSpec{
 		Namespace:      operatorNamespace,
 		Name:           "ebb-webhook",
-		ServiceAccount: webhookAccount,
+		ServiceAccount: serviceAccount,
 		Path:           bin,
 		Args: []string{
 			"--bind-address=:9443",
