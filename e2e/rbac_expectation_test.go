@@ -17,6 +17,9 @@ func operatorRBAC() (*rbacv1.ClusterRole, *rbacv1.Role) {
 			{APIGroups: []string{"keda.sh"}, Resources: []string{"scaledobjects", "scaledobjects/finalizers"}, Verbs: []string{"get", "list", "watch", "update", "patch"}},
 			{APIGroups: []string{"keda.sh"}, Resources: []string{"scaledobjects/status"}, Verbs: []string{"get", "update", "patch"}},
 			// ScaledJobs, and the Jobs they run.
+			{APIGroups: []string{"keda.sh"}, Resources: []string{"scaledjobs", "scaledjobs/finalizers"}, Verbs: []string{"get", "list", "watch", "update", "patch"}},
+			{APIGroups: []string{"keda.sh"}, Resources: []string{"scaledjobs/status"}, Verbs: []string{"get", "update", "patch"}},
+			{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"get", "list", "watch", "create", "delete"}},
 			{APIGroups: []string{"autoscaling"}, Resources: []string{"horizontalpodautoscalers"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
 			{APIGroups: []string{"*"}, Resources: []string{"*/scale"}, Verbs: []string{"get", "update", "patch"}},
 			{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, Verbs: []string{"get", "list", "watch"}},
@@ -26,8 +29,9 @@ func operatorRBAC() (*rbacv1.ClusterRole, *rbacv1.Role) {
 			// scale loop watches workloads' replicas.
 			{APIGroups: []string{"keda.sh"}, Resources: []string{"triggerauthentications", "clustertriggerauthentications"}, Verbs: []string{"get"}},
 			{APIGroups: []string{""}, Resources: []string{"secrets", "configmaps"}, Verbs: []string{"get"}},
-			// kubernetes-workload triggers count pods.
-			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}},
+			// kubernetes-workload triggers count pods; the ScaledJob loop
+			// watches its Jobs' pods.
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list", "watch"}},
 			{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets"}, Verbs: []string{"get", "list", "watch"}},
 		},
 	}

@@ -50,6 +50,7 @@ import (
 	"github.com/ebb-autoscaler/ebb/services/operator/app/options"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/metricsserver"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/poller"
+	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaledjob"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaledobject"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaleloop"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaler"
@@ -131,7 +132,8 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	if err != nil {
 		return fmt.Errorf("registering process metrics: %w", err)
 	}
-	if err := errors.Join(registerWorkqueueMetrics(reg), restmapper.RegisterMetrics(reg), triggers.RegisterMetrics(reg)); err != nil {
+	if err := errors.Join(registerWorkqueueMetrics(reg), restmapper.RegisterMetrics(reg), triggers.RegisterMetrics(reg),
+		scaledjob.RegisterMetrics(reg)); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	scaledobject.RegisterMetrics(reg)
@@ -180,6 +182,14 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 		metadatainformer.WithTransform(dropManagedFields))
 	hpaInformer := kubeFactory.Autoscaling().V2().HorizontalPodAutoscalers()
 	soInformer := kedaFactory.Keda().V1alpha1().ScaledObjects()
+	sjInformer := kedaFactory.Keda().V1alpha1().ScaledJobs()
+	// The Jobs and Pods of ScaledJobs, and only those (label-filtered by
+	// the API server), slimmed to what the ScaledJob loop counts.
+	jobFactory := informers.NewSharedInformerFactoryWithOptions(kubeClient, informerResync,
+		informers.WithNamespace(cfg.WatchNamespace), informers.WithTweakListOptions(scaledjob.ListOptions),
+		informers.WithTransform(scaledjob.SlimObject))
+	jobInformer := jobFactory.Batch().V1().Jobs()
+	podInformer := jobFactory.Core().V1().Pods()
 
 	// Events go through the events/v1 broadcaster; see eventsV1Recorder.
 	scheme := runtime.NewScheme()
@@ -198,6 +208,7 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 		stopBackground()
 		kubeFactory.Shutdown()
 		kedaFactory.Shutdown()
+		jobFactory.Shutdown()
 		metadataFactory.Shutdown()
 		broadcaster.Shutdown()
 	}()
@@ -214,7 +225,7 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	authResolver := triggers.NewAuthResolver(kubeClient, kedaClient, cfg.ClusterObjectNamespace)
 	pods := podCounter{client: kubeClient}
 	triggerCache := triggers.NewCache(scaler.Deps{Logger: logger.WithName("scaler"), Pods: pods},
-		triggers.WithResolver(authResolver.Resolve))
+		triggers.WithResolver(authResolver.Resolve), triggers.WithJobResolver(authResolver.ResolveJob))
 	defer triggerCache.Close()
 	// go-redis logs through klog, like everything else.
 	routeRedisLogs(logger)
@@ -231,6 +242,16 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	}
 	soController.SetScaleLoop(loop)
 	soController.SetTriggerCache(triggerCache)
+
+	// The ScaledJob controller: it polls each ScaledJob's triggers through
+	// the same trigger cache (its scalers apart from the ScaledObjects'),
+	// resolved against its Job template, and creates its Jobs.
+	sjController, err := scaledjob.NewController(logger, kubeClient, kedaClient, sjInformer, jobInformer, podInformer,
+		triggerCache, recorder, scaledjob.WithVersion(version.Get().GitVersion),
+		scaledjob.WithPollTimeout(triggers.DefaultPollTimeout))
+	if err != nil {
+		return err
+	}
 
 	crdRegistration, err := restmapper.WatchCRDs(backgroundCtx, metadataFactory, mapper)
 	if err != nil {
@@ -351,7 +372,7 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	// Liveness: the leader still renews its Lease.
 	healthServer := health.NewServer()
 	healthServer.AddReadiness("informers", func(context.Context) error {
-		if !soController.HasSynced() || !crdRegistration.HasSynced() {
+		if !soController.HasSynced() || !sjController.HasSynced() || !crdRegistration.HasSynced() {
 			return errors.New("informer caches not synced yet")
 		}
 		return nil
@@ -416,6 +437,7 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	}
 	kubeFactory.StartWithContext(backgroundCtx)
 	kedaFactory.StartWithContext(backgroundCtx)
+	jobFactory.StartWithContext(backgroundCtx)
 	// The metadata factory's interface lacks StartWithContext, which its
 	// implementation has; with it, the informer logs through ctx's logger.
 	if f, ok := metadataFactory.(interface{ StartWithContext(context.Context) }); ok {
@@ -449,13 +471,21 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 		logger.Info("Starting controllers", "workers", cfg.Workers)
 		loopDone := make(chan error, 1)
 		go func() { loopDone <- loop.Run(runCtx) }()
+		sjDone := make(chan error, 1)
+		go func() { sjDone <- sjController.Run(runCtx, cfg.Workers) }()
 		err := soController.Run(runCtx, cfg.Workers)
 		if loopErr := <-loopDone; err == nil && runCtx.Err() == nil {
 			err = loopErr
 		}
+		if err != nil {
+			err = fmt.Errorf("scaledobject controller: %w", err)
+		}
+		if sjErr := <-sjDone; err == nil && sjErr != nil {
+			err = fmt.Errorf("scaledjob controller: %w", sjErr)
+		}
 		logger.Info("Controllers stopped")
 		if err != nil && runCtx.Err() == nil {
-			return fmt.Errorf("scaledobject controller: %w", err)
+			return err
 		}
 		return nil
 	})

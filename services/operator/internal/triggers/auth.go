@@ -32,9 +32,10 @@ const ResolveTimeout = 10 * time.Second
 const fromEnvSuffix = "FromEnv"
 
 // AuthResolver resolves triggers with their TriggerAuthentication (or
-// ClusterTriggerAuthentication) and the target's environment. It reads
+// ClusterTriggerAuthentication) and the target's environment: a
+// ScaledObject's scale target, or a ScaledJob's Job template. It reads
 // objects with direct GETs when a trigger's scalers are built (once per
-// ScaledObject generation), never per poll, so no cache of every Secret in
+// ScaledObject or ScaledJob generation), never per poll, so no cache of every Secret in
 // the cluster is kept, and the operator needs only get, not list and
 // watch, on Secrets.
 //
@@ -88,9 +89,41 @@ func (r *AuthResolver) ResolveContext(ctx context.Context, so *v1alpha1.ScaledOb
 	if err != nil {
 		return scalers.Trigger{}, err
 	}
-	st := so.Spec.Triggers[index]
-	rs := &resolution{r: r, ctx: ctx, so: so}
+	rs := &resolution{r: r, ctx: ctx, namespace: so.Namespace, envContainer: envSourceContainer(so), scaleTarget: so.Spec.ScaleTargetRef}
+	return rs.resolve(t, so.Spec.Triggers[index])
+}
 
+// ResolveJob is Resolve for a trigger of a ScaledJob; use it with
+// WithJobResolver(r.ResolveJob).
+func (r *AuthResolver) ResolveJob(sj *v1alpha1.ScaledJob, index int) (scalers.Trigger, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), ResolveTimeout)
+	defer cancel()
+	return r.ResolveJobContext(ctx, sj, index)
+}
+
+// ResolveJobContext is ResolveContext for trigger index of a ScaledJob:
+// the environment is that of the Job template (spec.jobTargetRef.template)
+// container spec.envSourceContainerName, else its first container, read
+// from the ScaledJob itself; Secrets and ConfigMaps the template refers to
+// are read in the ScaledJob's namespace. sj is not modified.
+func (r *AuthResolver) ResolveJobContext(ctx context.Context, sj *v1alpha1.ScaledJob, index int) (scalers.Trigger, error) {
+	t, err := DefaultJobResolver(sj, index)
+	if err != nil {
+		return scalers.Trigger{}, err
+	}
+	rs := &resolution{r: r, ctx: ctx, namespace: sj.Namespace, envContainer: sj.Spec.EnvSourceContainerName}
+	if jt := sj.Spec.JobTargetRef; jt != nil {
+		rs.target = &jt.Template
+		rs.targetDesc = fmt.Sprintf("the Job template of ScaledJob %s/%s", sj.Namespace, sj.Name)
+	} else {
+		rs.targetErr = errors.New("reading the environment needs spec.jobTargetRef")
+	}
+	return rs.resolve(t, sj.Spec.Triggers[index])
+}
+
+// resolve completes t, trigger st of the object rs resolves for: its
+// <key>FromEnv metadata and its authentication parameters.
+func (rs *resolution) resolve(t scalers.Trigger, st v1alpha1.ScaleTrigger) (scalers.Trigger, error) {
 	md, err := rs.resolveFromEnv(t.Metadata)
 	if err != nil {
 		return scalers.Trigger{}, err
@@ -107,15 +140,27 @@ func (r *AuthResolver) ResolveContext(ctx context.Context, so *v1alpha1.ScaledOb
 	return t, nil
 }
 
-// resolution is the state of one ResolveContext call: objects read once
-// and reused by every key and parameter of the trigger.
+// resolution is the state of one ResolveContext (or ResolveJobContext)
+// call: objects read once and reused by every key and parameter of the
+// trigger.
 type resolution struct {
 	r   *AuthResolver
 	ctx context.Context
-	so  *v1alpha1.ScaledObject
+	// namespace is the ScaledObject's or ScaledJob's: its
+	// TriggerAuthentications and the Secrets and ConfigMaps its pod
+	// template refers to live there.
+	namespace string
+	// envContainer is the container whose environment is read by default;
+	// "" means the first.
+	envContainer string
+	// scaleTarget is a ScaledObject's target, whose pod template is read on
+	// first need; nil for a ScaledJob, whose template is set from the start.
+	scaleTarget *v1alpha1.ScaleTarget
 
 	target     *corev1.PodTemplateSpec
 	targetDesc string // "Deployment ns/name", for errors
+	// targetErr, when set, is why there is no pod template to read.
+	targetErr  error
 	secrets    map[objectKey]*corev1.Secret
 	configMaps map[objectKey]*corev1.ConfigMap
 }
@@ -150,7 +195,7 @@ func (rs *resolution) resolveFromEnv(md map[string]string) (map[string]string, e
 	for k, v := range md {
 		out[k] = v
 	}
-	container := envSourceContainer(rs.so)
+	container := rs.envContainer
 	for _, k := range keys {
 		v, err := rs.env(container, md[k])
 		if err != nil {
@@ -174,12 +219,12 @@ func (rs *resolution) resolveAuth(ref *v1alpha1.AuthenticationRef) (map[string]s
 	)
 	switch ref.Kind {
 	case "", v1alpha1.TriggerAuthenticationKind:
-		desc = fmt.Sprintf("TriggerAuthentication %s/%s", rs.so.Namespace, ref.Name)
-		ta, err := rs.r.keda.KedaV1alpha1().TriggerAuthentications(rs.so.Namespace).Get(rs.ctx, ref.Name, metav1.GetOptions{})
+		desc = fmt.Sprintf("TriggerAuthentication %s/%s", rs.namespace, ref.Name)
+		ta, err := rs.r.keda.KedaV1alpha1().TriggerAuthentications(rs.namespace).Get(rs.ctx, ref.Name, metav1.GetOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", desc, err)
 		}
-		spec, objNS = &ta.Spec, rs.so.Namespace
+		spec, objNS = &ta.Spec, rs.namespace
 	case v1alpha1.ClusterTriggerAuthenticationKind:
 		desc = "ClusterTriggerAuthentication " + ref.Name
 		cta, err := rs.r.keda.KedaV1alpha1().ClusterTriggerAuthentications().Get(rs.ctx, ref.Name, metav1.GetOptions{})
@@ -217,7 +262,7 @@ func (rs *resolution) resolveAuth(ref *v1alpha1.AuthenticationRef) (map[string]s
 	for _, e := range spec.Env {
 		container := e.ContainerName
 		if container == "" {
-			container = envSourceContainer(rs.so)
+			container = rs.envContainer
 		}
 		v, err := rs.env(container, e.Name)
 		if err != nil {
@@ -272,7 +317,7 @@ func (rs *resolution) env(container, name string) (string, error) {
 		return "", err
 	}
 	where := fmt.Sprintf("container %s of %s", c.Name, rs.targetDesc)
-	ns := rs.so.Namespace
+	ns := rs.namespace
 
 	for i := len(c.Env) - 1; i >= 0; i-- {
 		e := c.Env[i]
@@ -358,7 +403,10 @@ func (rs *resolution) loadTarget() error {
 	if rs.target != nil {
 		return nil
 	}
-	ref := rs.so.Spec.ScaleTargetRef
+	if rs.targetErr != nil {
+		return rs.targetErr
+	}
+	ref := rs.scaleTarget
 	if ref == nil || ref.Name == "" {
 		return errors.New("reading the environment needs spec.scaleTargetRef")
 	}
@@ -371,7 +419,7 @@ func (rs *resolution) loadTarget() error {
 		return fmt.Errorf("reading the environment (env, <key>%s) needs a Deployment or StatefulSet target, not %s %s",
 			fromEnvSuffix, strings.TrimPrefix(ref.APIVersion+" "+kind, " "), ref.Name)
 	}
-	ns := rs.so.Namespace
+	ns := rs.namespace
 	rs.targetDesc = fmt.Sprintf("%s %s/%s", kind, ns, ref.Name)
 	switch kind {
 	case "Deployment":

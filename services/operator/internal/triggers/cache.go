@@ -63,6 +63,9 @@ type Trigger struct {
 // result's secrets are never logged.
 type Resolver func(so *v1alpha1.ScaledObject, index int) (scalers.Trigger, error)
 
+// JobResolver is Resolver for the triggers of a ScaledJob.
+type JobResolver func(sj *v1alpha1.ScaledJob, index int) (scalers.Trigger, error)
+
 // Option configures a Cache.
 type Option func(*Cache)
 
@@ -72,24 +75,39 @@ func WithResolver(r Resolver) Option {
 	return func(c *Cache) { c.resolve = r }
 }
 
+// WithJobResolver sets how the triggers of ScaledJobs are resolved before
+// parsing. The default uses the trigger's metadata as written, without
+// authentication.
+func WithJobResolver(r JobResolver) Option {
+	return func(c *Cache) { c.resolveJob = r }
+}
+
 // WithScalerConstructor replaces scaler.New, for tests of the cache's
 // users.
 func WithScalerConstructor(f func(scalers.Config, scaler.Deps) (scaler.Scaler, error)) Option {
 	return func(c *Cache) { c.newScaler = f }
 }
 
-// Cache holds the live scalers of each ScaledObject, keyed by namespace and
-// name. It is safe for concurrent use. Scalers are built outside the cache
-// lock, so one ScaledObject's build never blocks readers of another, and
-// concurrent first calls for one ScaledObject generation build once.
+// Cache holds the live scalers of each ScaledObject and ScaledJob, keyed
+// by kind, namespace and name. It is safe for concurrent use. Scalers are
+// built outside the cache lock, so one object's build never blocks readers
+// of another, and concurrent first calls for one generation build once.
 type Cache struct {
-	deps      scaler.Deps
-	resolve   Resolver
-	newScaler func(scalers.Config, scaler.Deps) (scaler.Scaler, error)
+	deps       scaler.Deps
+	resolve    Resolver
+	resolveJob JobResolver
+	newScaler  func(scalers.Config, scaler.Deps) (scaler.Scaler, error)
 
 	mu      sync.Mutex
-	entries map[cache.ObjectName]*entry
+	entries map[entryKey]*entry
 	closed  bool
+}
+
+// entryKey names the object an entry belongs to: a ScaledObject and a
+// ScaledJob of the same name are distinct.
+type entryKey struct {
+	kind string
+	cache.ObjectName
 }
 
 // entry is the scalers of one ScaledObject generation. triggers, formula
@@ -107,10 +125,11 @@ type entry struct {
 // NewCache returns an empty Cache whose scalers get deps.
 func NewCache(deps scaler.Deps, opts ...Option) *Cache {
 	c := &Cache{
-		deps:      deps,
-		resolve:   DefaultResolver,
-		newScaler: scaler.New,
-		entries:   map[cache.ObjectName]*entry{},
+		deps:       deps,
+		resolve:    DefaultResolver,
+		resolveJob: DefaultJobResolver,
+		newScaler:  scaler.New,
+		entries:    map[entryKey]*entry{},
 	}
 	for _, o := range opts {
 		o(c)
@@ -139,6 +158,24 @@ func DefaultResolver(so *v1alpha1.ScaledObject, index int) (scalers.Trigger, err
 	}, nil
 }
 
+// DefaultJobResolver is DefaultResolver for trigger index of a ScaledJob.
+// ScaledJob triggers have no scaling modifiers formula.
+func DefaultJobResolver(sj *v1alpha1.ScaledJob, index int) (scalers.Trigger, error) {
+	if index < 0 || index >= len(sj.Spec.Triggers) {
+		return scalers.Trigger{}, fmt.Errorf("no trigger %d", index)
+	}
+	t := sj.Spec.Triggers[index]
+	return scalers.Trigger{
+		Index:            index,
+		Type:             t.Type,
+		Name:             t.Name,
+		Metadata:         t.Metadata,
+		MetricType:       t.MetricType,
+		Namespace:        sj.Namespace,
+		ScaledObjectName: sj.Name,
+	}, nil
+}
+
 // Scalers returns the triggers of so, in trigger order, with their scalers.
 // They are built on the first call for a ScaledObject generation (UID and
 // metadata.generation) and reused after; a newer generation (or a new UID
@@ -147,7 +184,22 @@ func DefaultResolver(so *v1alpha1.ScaledObject, index int) (scalers.Trigger, err
 // triggers. Per-trigger build failures are in Trigger.Err; the error is
 // non-nil only after Close. The returned slice is shared: do not modify it.
 func (c *Cache) Scalers(so *v1alpha1.ScaledObject) ([]Trigger, error) {
-	e, err := c.entry(so)
+	e, err := c.soEntry(so)
+	if err != nil {
+		return nil, err
+	}
+	return e.triggers, nil
+}
+
+// JobScalers is Scalers for a ScaledJob: its triggers, built once per
+// ScaledJob generation with the JobResolver, reused and closed as
+// Scalers' are. They are kept apart from those of a ScaledObject of the
+// same name. The returned slice is shared: do not modify it.
+func (c *Cache) JobScalers(sj *v1alpha1.ScaledJob) ([]Trigger, error) {
+	key := entryKey{kind: v1alpha1.ScaledJobKind, ObjectName: cache.ObjectName{Namespace: sj.Namespace, Name: sj.Name}}
+	e, err := c.entry(key, sj.UID, sj.Generation, func(e *entry) {
+		e.triggers = c.build(sj.Spec.Triggers, func(i int) (scalers.Trigger, error) { return c.resolveJob(sj, i) })
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -159,43 +211,50 @@ func (c *Cache) Scalers(so *v1alpha1.ScaledObject) ([]Trigger, error) {
 // the variables formula.Variables gives. It returns nil and no error when
 // so has no formula, and the compile error when the formula is invalid.
 func (c *Cache) Formula(so *v1alpha1.ScaledObject) (*formula.Program, error) {
-	e, err := c.entry(so)
+	e, err := c.soEntry(so)
 	if err != nil {
 		return nil, err
 	}
 	return e.formula, e.formulaErr
 }
 
-// entry returns the built entry of so's generation, building it on first
-// use.
-func (c *Cache) entry(so *v1alpha1.ScaledObject) (*entry, error) {
-	key := cache.ObjectName{Namespace: so.Namespace, Name: so.Name}
+// soEntry returns the built entry of so's generation, building it on
+// first use.
+func (c *Cache) soEntry(so *v1alpha1.ScaledObject) (*entry, error) {
+	key := entryKey{kind: v1alpha1.ScaledObjectKind, ObjectName: cache.ObjectName{Namespace: so.Namespace, Name: so.Name}}
+	return c.entry(key, so.UID, so.Generation, func(e *entry) {
+		e.triggers = c.build(so.Spec.Triggers, func(i int) (scalers.Trigger, error) { return c.resolve(so, i) })
+		if so.HasScalingModifiersFormula() {
+			e.formula, e.formulaErr = formula.Compile(so.Spec.Advanced.ScalingModifiers.Formula, formula.Variables(so.Spec.Triggers))
+			if e.formulaErr != nil {
+				e.formulaErr = fmt.Errorf("spec.advanced.scalingModifiers.formula: %w", e.formulaErr)
+			}
+		}
+	})
+}
 
+// entry returns the built entry of key's generation (uid and generation),
+// building it with build on first use.
+func (c *Cache) entry(key entryKey, uid types.UID, generation int64, build func(*entry)) (*entry, error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return nil, ErrClosed
 	}
 	e := c.entries[key]
-	if e != nil && e.uid == so.UID && e.generation >= so.Generation {
+	if e != nil && e.uid == uid && e.generation >= generation {
 		c.mu.Unlock()
 		<-e.ready
 		return e, nil
 	}
 	old := e
-	e = &entry{uid: so.UID, generation: so.Generation, ready: make(chan struct{})}
+	e = &entry{uid: uid, generation: generation, ready: make(chan struct{})}
 	c.entries[key] = e
 	c.mu.Unlock()
 
 	// Build outside the lock; others asking for this generation wait on
 	// ready, others asking for other keys are not held up.
-	e.triggers = c.build(so)
-	if so.HasScalingModifiersFormula() {
-		e.formula, e.formulaErr = formula.Compile(so.Spec.Advanced.ScalingModifiers.Formula, formula.Variables(so.Spec.Triggers))
-		if e.formulaErr != nil {
-			e.formulaErr = fmt.Errorf("spec.advanced.scalingModifiers.formula: %w", e.formulaErr)
-		}
-	}
+	build(e)
 	close(e.ready)
 	if old != nil {
 		closeEntry(old)
@@ -203,10 +262,11 @@ func (c *Cache) entry(so *v1alpha1.ScaledObject) (*entry, error) {
 	return e, nil
 }
 
-// build makes the triggers of so. scaler.New does no I/O, so this is fast.
-func (c *Cache) build(so *v1alpha1.ScaledObject) []Trigger {
-	out := make([]Trigger, len(so.Spec.Triggers))
-	for i, st := range so.Spec.Triggers {
+// build makes the triggers ts, resolving trigger i with resolve.
+// scaler.New does no I/O, so this is fast.
+func (c *Cache) build(ts []v1alpha1.ScaleTrigger, resolve func(i int) (scalers.Trigger, error)) []Trigger {
+	out := make([]Trigger, len(ts))
+	for i, st := range ts {
 		t := &out[i]
 		t.Index, t.Type, t.Name = i, st.Type, st.Name
 		t.UseCachedMetrics = st.UseCachedMetrics
@@ -214,7 +274,7 @@ func (c *Cache) build(so *v1alpha1.ScaledObject) []Trigger {
 			t.last = &memo{}
 		}
 
-		in, err := c.resolve(so, i)
+		in, err := resolve(i)
 		if err != nil {
 			t.Err = fmt.Errorf("trigger %d (%s): %w", i, st.Type, err)
 			continue
@@ -267,6 +327,16 @@ func closeEntry(e *entry) {
 // Forget closes and drops the scalers of the ScaledObject key, for when it
 // is deleted.
 func (c *Cache) Forget(key cache.ObjectName) {
+	c.forget(entryKey{kind: v1alpha1.ScaledObjectKind, ObjectName: key})
+}
+
+// ForgetJob closes and drops the scalers of the ScaledJob key, for when it
+// is deleted (or paused).
+func (c *Cache) ForgetJob(key cache.ObjectName) {
+	c.forget(entryKey{kind: v1alpha1.ScaledJobKind, ObjectName: key})
+}
+
+func (c *Cache) forget(key entryKey) {
 	c.mu.Lock()
 	e := c.entries[key]
 	delete(c.entries, key)
@@ -281,7 +351,7 @@ func (c *Cache) Forget(key cache.ObjectName) {
 func (c *Cache) Close() {
 	c.mu.Lock()
 	entries := c.entries
-	c.entries = map[cache.ObjectName]*entry{}
+	c.entries = map[entryKey]*entry{}
 	c.closed = true
 	c.mu.Unlock()
 	for _, e := range entries {
@@ -289,7 +359,8 @@ func (c *Cache) Close() {
 	}
 }
 
-// Len returns the number of ScaledObjects with cached scalers.
+// Len returns the number of ScaledObjects and ScaledJobs with cached
+// scalers.
 func (c *Cache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

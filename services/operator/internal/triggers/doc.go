@@ -2,7 +2,9 @@
 // scaler.Scaler per trigger, built once per ScaledObject generation, shared
 // by every reader (the gRPC MetricsService, the scale loop), and closed when
 // the generation changes or the ScaledObject goes away, so no connection
-// outlives the spec it was built from.
+// outlives the spec it was built from. A ScaledJob's triggers are kept the
+// same way, apart (Cache.JobScalers, Cache.ForgetJob), resolved against
+// its Job template (AuthResolver.ResolveJob).
 //
 // With the scalers, each generation keeps its compiled scaling modifiers
 // formula (Cache.Formula) and, for triggers with useCachedMetrics, the

@@ -12,12 +12,12 @@ import (
 var (
 	callDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "ebb", Subsystem: "scaler", Name: "call_duration_seconds",
-		Help:    "Time taken by one poll of a trigger's event source, by trigger type and operation (is_active: the scale loop; get_metrics: an HPA read).",
+		Help:    "Time taken by one poll of a trigger's event source, by trigger type and operation (is_active: the scale loop; get_metrics: an HPA read; scaled_job: the ScaledJob loop).",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
 	}, []string{"type", "operation"})
 	callErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "ebb", Subsystem: "scaler", Name: "call_errors_total",
-		Help: "Failed polls of a trigger's event source, by trigger type and operation (is_active: the scale loop; get_metrics: an HPA read).",
+		Help: "Failed polls of a trigger's event source, by trigger type and operation (is_active: the scale loop; get_metrics: an HPA read; scaled_job: the ScaledJob loop).",
 	}, []string{"type", "operation"})
 )
 

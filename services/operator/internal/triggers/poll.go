@@ -20,6 +20,9 @@ const (
 	OpIsActive Operation = "is_active"
 	// OpGetMetrics is a poll that answers the HPA's metric read.
 	OpGetMetrics Operation = "get_metrics"
+	// OpScaledJob is the ScaledJob loop's poll, which reads a trigger's
+	// pending work and activity to decide how many Jobs to create.
+	OpScaledJob Operation = "scaled_job"
 )
 
 // DefaultPollTimeout is the bound the operator's readers of a trigger
