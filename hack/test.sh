@@ -19,9 +19,10 @@ GOTESTSUM="$(ebb::tool gotest.tools/gotestsum)"
 # Scaler tests run against real event sources from Debian's packages.
 bash "${EBB_ROOT}/hack/install-event-sources.sh"
 
-# The e2e tests run a local cluster; build its binaries now (minutes when
-# cold, instant when cached) rather than inside a test's deadline.
-if [[ " $* " == *" ./e2e/"* ]]; then
+# The e2e tests run a local cluster, and the etcd scaler's test its etcd;
+# build the binaries now (minutes when cold, instant when cached) rather
+# than inside a test's deadline.
+if [[ " $* " == *" ./e2e/"* || " $* " == *"services/operator"* ]]; then
   echo ">> cluster binaries (hack/build-cluster-bins.sh)"
   bash "${EBB_ROOT}/hack/build-cluster-bins.sh" >/dev/null
 fi

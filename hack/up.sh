@@ -26,7 +26,7 @@ done
 go build -o "${bin_dir}/ebb-cluster" ./e2e/cmd/ebb-cluster
 
 echo ">> the event source and the cluster's binaries"
-bash hack/install-event-sources.sh
+bash hack/install-event-sources.sh redis-server
 bins="$(bash hack/build-cluster-bins.sh)"
 helm="$(sed -n 's/^helm=//p' <<<"${bins}")"
 kubectl="$(sed -n 's/^kubectl=//p' <<<"${bins}")"

@@ -1,6 +1,7 @@
 package scalers
 
 import (
+	"errors"
 	"strconv"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -68,7 +69,7 @@ func (r *reader) utilization(key, v string) int32 {
 	}
 	n, err := strconv.ParseInt(v, 10, 32)
 	if err != nil {
-		r.fail(key, "%s %q is not an integer percentage", key, v)
+		r.fail(key, "%s%s is not an integer percentage", key, quote(meta(key), fromMetadata, v))
 	}
 	return int32(n)
 }
@@ -78,9 +79,12 @@ func (r *reader) quantity(key, v string) resource.Quantity {
 	if v == "" {
 		return resource.Quantity{}
 	}
-	q, err := resource.ParseQuantity(v)
-	if err != nil {
-		r.fail(key, "%s %q is not a quantity", key, v)
+	q, err := ParseQuantity(v)
+	switch {
+	case errors.Is(err, ErrQuantityOutOfRange):
+		r.fail(key, "%s%s is out of range: %v", key, quote(meta(key), fromMetadata, v), err)
+	case err != nil:
+		r.fail(key, "%s%s is not a quantity", key, quote(meta(key), fromMetadata, v))
 	}
 	return q
 }

@@ -1,6 +1,9 @@
 package scalers
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 	_ "time/tzdata" // timezones are checked the same way whatever the image holds
 
@@ -46,13 +49,13 @@ func parseCron(r *reader) Config {
 
 	var err error
 	if c.Start != "" {
-		if c.StartSchedule, err = cronParser.Parse(c.Start); err != nil {
-			r.fail("start", "start %q is not a cron schedule: %v", c.Start, err)
+		if c.StartSchedule, err = parseCronSchedule(c.Start); err != nil {
+			r.fail("start", "start%s is not a cron schedule: %s", quote(meta("start"), fromMetadata, c.Start), escapeLineBreaks(err.Error()))
 		}
 	}
 	if c.End != "" {
-		if c.EndSchedule, err = cronParser.Parse(c.End); err != nil {
-			r.fail("end", "end %q is not a cron schedule: %v", c.End, err)
+		if c.EndSchedule, err = parseCronSchedule(c.End); err != nil {
+			r.fail("end", "end%s is not a cron schedule: %s", quote(meta("end"), fromMetadata, c.End), escapeLineBreaks(err.Error()))
 		}
 	}
 	if c.Start != "" && c.Start == c.End {
@@ -64,6 +67,30 @@ func parseCron(r *reader) Config {
 		}
 	}
 	return c
+}
+
+// parseCronSchedule parses a schedule with cronParser, as KEDA does, but
+// never panics: robfig/cron v3.0.1 slices a "TZ=" or "CRON_TZ=" prefix up
+// to the first space and panics when there is none ("TZ=UTC"), so such a
+// spec is refused first, and any other panic of the library becomes an
+// error too.
+func parseCronSchedule(spec string) (sched cron.Schedule, err error) {
+	if (strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=")) && !strings.Contains(spec, " ") {
+		return nil, errors.New("a TZ= or CRON_TZ= prefix must be followed by a space and the schedule")
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			sched, err = nil, fmt.Errorf("the cron library failed on it: %v", p)
+		}
+	}()
+	return cronParser.Parse(spec)
+}
+
+// escapeLineBreaks escapes the line breaks of a message built from user
+// input (a library's error quoting it, say), so every line of a joined
+// error starts with its trigger.
+func escapeLineBreaks(s string) string {
+	return strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(s)
 }
 
 // Type returns "cron".

@@ -45,7 +45,7 @@ func parseKubernetesWorkload(r *reader) Config {
 	if selector != "" {
 		s, err := labels.Parse(selector)
 		if err != nil {
-			r.fail("podSelector", "podSelector %q is not a label selector: %v", selector, err)
+			r.fail("podSelector", "podSelector%s is not a label selector: %s", quote(meta("podSelector"), fromMetadata, selector), escapeLineBreaks(err.Error()))
 		}
 		c.PodSelector = s
 	}

@@ -110,9 +110,16 @@ var registry = map[string]parser{
 	"redis-cluster-streams":  func(r *reader) Config { return parseRedisStreams(r, RedisCluster) },
 	"redis-sentinel-streams": func(r *reader) Config { return parseRedisStreams(r, RedisSentinel) },
 	"postgresql":             parsePostgreSQL,
+	"mysql":                  parseMySQL,
+	"beanstalkd":             parseBeanstalkd,
 	"kubernetes-workload":    parseKubernetesWorkload,
 	"external":               func(r *reader) Config { return parseExternal(r, false) },
 	"external-push":          func(r *reader) Config { return parseExternal(r, true) },
+	"nats-jetstream":         parseNATSJetStream,
+	"etcd":                   parseEtcd,
+	"rabbitmq":               parseRabbitMQ,
+	"kafka":                  func(r *reader) Config { return parseKafka(r, false) },
+	"apache-kafka":           func(r *reader) Config { return parseKafka(r, true) },
 }
 
 // Types returns the trigger types Parse supports, sorted.

@@ -25,6 +25,14 @@ const (
 	redisReadTimeout  = 3 * time.Second
 	redisWriteTimeout = 3 * time.Second
 	redisMaxRetries   = 1
+	// redisDialAttempts is how often a connection is dialled before a
+	// command fails. go-redis dials 5 times by default, each attempt with
+	// its own DialTimeout, and a Sentinel client multiplies that (each
+	// dial of the master first asks the sentinels, each dialled 5 times):
+	// with the sentinel down, one poll took 11 s, past the operator's poll
+	// timeout, and a blackholed address would take 25 s. The next poll is
+	// the retry.
+	redisDialAttempts = 1
 )
 
 // redisScaler reads the length of a list (redis, redis-cluster,
@@ -70,6 +78,7 @@ func newRedis(c *scalers.RedisConfig, _ Deps) (*redisScaler, error) {
 		ReadTimeout:     redisReadTimeout,
 		WriteTimeout:    redisWriteTimeout,
 		MaxRetries:      redisMaxRetries,
+		DialerRetries:   redisDialAttempts,
 		DisableIdentity: true,
 	}
 	switch conn.Mode {
@@ -157,6 +166,12 @@ func (s *redisScaler) commandError(ctx context.Context, what string, err error) 
 	}
 	if errors.Is(err, redis.ErrClosed) {
 		return s.errorf(ErrClosed, "")
+	}
+	// A sentinel answers GET-MASTER-ADDR-BY-NAME with nil for a master it
+	// does not monitor; go-redis reports that as "all sentinels ... are
+	// unreachable: redis: nil".
+	if s.cfg.Connection.Mode == scalers.RedisSentinel && errors.Is(err, redis.Nil) {
+		return s.errorf(ErrBadResponse, "%s: no sentinel monitors a master named %q", what, s.cfg.Connection.SentinelMaster)
 	}
 	var replyErr redis.Error
 	if errors.As(err, &replyErr) && !isNetError(err) {

@@ -102,10 +102,22 @@ func New(cfg scalers.Config, deps Deps) (Scaler, error) {
 		return newRedisStreams(c, deps)
 	case *scalers.PostgreSQLConfig:
 		return newPostgreSQL(c, deps)
+	case *scalers.RabbitMQConfig:
+		return newRabbitMQ(c, deps)
+	case *scalers.MySQLConfig:
+		return newMySQL(c, deps)
+	case *scalers.BeanstalkdConfig:
+		return newBeanstalkd(c, deps)
+	case *scalers.KafkaConfig:
+		return newKafka(c, deps)
 	case *scalers.KubernetesWorkloadConfig:
 		return newKubernetesWorkload(c, deps, deps.Pods)
 	case *scalers.ExternalConfig:
 		return newExternal(c, c.ScaledObjectName, c.Namespace, deps, c.Push)
+	case *scalers.NATSJetStreamConfig:
+		return newNATSJetStream(c, deps)
+	case *scalers.EtcdConfig:
+		return newEtcd(c, deps)
 	case nil:
 		return nil, &Error{Type: "<nil>", Kind: ErrInvalidConfig, Detail: "no trigger config"}
 	default:

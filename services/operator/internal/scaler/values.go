@@ -14,6 +14,8 @@ import (
 	"github.com/tidwall/gjson"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ebb-autoscaler/ebb/pkg/scalers"
 )
 
 // value is a metric value: the exact quantity for the HPA, and its float
@@ -24,10 +26,12 @@ type value struct {
 }
 
 // valueFromString reads a number or a Kubernetes quantity ("12", "2.5",
-// "1e3", "500m", "2k"), exactly when it can be.
+// "1e3", "500m", "2k"), exactly when it can be. scalers.ParseQuantity
+// refuses at once what resource.ParseQuantity would take hours on (a
+// source answering "1e-999999999"); such a value is read as a float.
 func valueFromString(s string) (value, error) {
 	s = strings.TrimSpace(s)
-	if q, err := resource.ParseQuantity(s); err == nil {
+	if q, err := scalers.ParseQuantity(s); err == nil {
 		return value{q: q, f: q.AsApproximateFloat64()}, nil
 	}
 	f, err := strconv.ParseFloat(s, 64)

@@ -71,8 +71,8 @@ func TestScaledJob(t *testing.T) {
 			want: outcome{denied: []string{"spec.triggers[0].useCachedMetrics: useCachedMetrics is not supported for cron triggers"}},
 		},
 		"unknown trigger type": {
-			sj:   newSJ(func(sj *v1alpha1.ScaledJob) { sj.Spec.Triggers = []v1alpha1.ScaleTrigger{{Type: "rabbitmq"}} }),
-			want: outcome{denied: []string{`spec.triggers[0].type: trigger 0 (rabbitmq): unsupported trigger type "rabbitmq"`}},
+			sj:   newSJ(func(sj *v1alpha1.ScaledJob) { sj.Spec.Triggers = []v1alpha1.ScaleTrigger{{Type: "no-such-type"}} }),
+			want: outcome{denied: []string{`spec.triggers[0].type: trigger 0 (no-such-type): unsupported trigger type "no-such-type"`}},
 		},
 		"bad trigger metadata": {
 			sj: newSJ(func(sj *v1alpha1.ScaledJob) {
@@ -123,7 +123,7 @@ func TestScaledJob(t *testing.T) {
 }
 
 func TestScaledJobUpdate(t *testing.T) {
-	broken := newSJ(func(sj *v1alpha1.ScaledJob) { sj.Spec.Triggers = []v1alpha1.ScaleTrigger{{Type: "rabbitmq"}} })
+	broken := newSJ(func(sj *v1alpha1.ScaledJob) { sj.Spec.Triggers = []v1alpha1.ScaleTrigger{{Type: "no-such-type"}} })
 	tests := map[string]struct {
 		old, cur *v1alpha1.ScaledJob
 		want     outcome
