@@ -28,6 +28,11 @@ if [[ -x "${bin}/azurite-queue" && -x "${bin}/azurite-blob" ]]; then
   echo "${bin}"
   exit 0
 fi
+if ! command -v npm >/dev/null 2>&1 && [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
+  echo ">> installing Node.js and npm (Debian) for Azurite" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
 if ! command -v npm >/dev/null 2>&1; then
   echo "npm is missing: Azurite ${version} (for the azure-queue and azure-blob scaler tests) needs Node.js 20 or later with npm." >&2
   exit 1

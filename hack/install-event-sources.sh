@@ -18,6 +18,9 @@ declare -A wanted=(
   [beanstalkd]=beanstalkd
   [rabbitmq-server]=rabbitmq-server
   [nats-server]=nats-server
+  [prometheus]=prometheus
+  [carbon-cache]=graphite-carbon
+  [graphite-manage]=graphite-web
 )
 
 # With arguments, only those commands (make up needs redis-server alone).
@@ -53,4 +56,11 @@ fi
 # tests run their own node with their own epmd on free ports.
 if [[ " ${missing[*]} " == *" rabbitmq-server "* ]]; then
   epmd -kill >/dev/null 2>&1 || true
+fi
+# graphite scaler tests: graphite-carbon's service is named carbon-cache
+# (disabled by default in /etc/default/graphite-carbon); graphite-web runs
+# no service of its own. The tests run their own carbon-cache and
+# graphite-web (a WSGI server) on free ports, with their data in a temp dir.
+if [[ " ${missing[*]} " == *" graphite-carbon "* ]]; then
+  service carbon-cache stop >/dev/null 2>&1 || true
 fi

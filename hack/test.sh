@@ -18,6 +18,7 @@ GOTESTSUM="$(ebb::tool gotest.tools/gotestsum)"
 
 # Scaler tests run against real event sources from Debian's packages.
 bash "${EBB_ROOT}/hack/install-event-sources.sh"
+bash "${EBB_ROOT}/hack/install-azurite.sh" >/dev/null # Azurite (npm), for the azure-queue and azure-blob scalers
 
 # The e2e tests run a local cluster, and the etcd scaler's test its etcd;
 # build the binaries now (minutes when cold, instant when cached) rather

@@ -96,6 +96,12 @@ func New(cfg scalers.Config, deps Deps) (Scaler, error) {
 		return newMetricsAPI(c, deps)
 	case *scalers.PrometheusConfig:
 		return newPrometheus(c, deps)
+	case *scalers.AzureQueueConfig:
+		return newAzureQueue(c, deps)
+	case *scalers.AzureBlobConfig:
+		return newAzureBlob(c, deps)
+	case *scalers.GraphiteConfig:
+		return newGraphite(c, deps)
 	case *scalers.RedisConfig:
 		return newRedis(c, deps)
 	case *scalers.RedisStreamsConfig:
