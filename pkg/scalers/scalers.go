@@ -116,6 +116,7 @@ var registry = map[string]parser{
 	"mysql":                  parseMySQL,
 	"beanstalkd":             parseBeanstalkd,
 	"kubernetes-workload":    parseKubernetesWorkload,
+	"kubernetes-resource":    parseKubernetesResource,
 	"external":               func(r *reader) Config { return parseExternal(r, false) },
 	"external-push":          func(r *reader) Config { return parseExternal(r, true) },
 	"nats-jetstream":         parseNATSJetStream,

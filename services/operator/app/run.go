@@ -224,7 +224,7 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	// ScaledObject generation, by direct reads: no cache of every Secret.
 	authResolver := triggers.NewAuthResolver(kubeClient, kedaClient, cfg.ClusterObjectNamespace)
 	pods := podCounter{client: kubeClient}
-	triggerCache := triggers.NewCache(scaler.Deps{Logger: logger.WithName("scaler"), Pods: pods},
+	triggerCache := triggers.NewCache(scaler.Deps{Logger: logger.WithName("scaler"), Pods: pods, Kube: kubeClient},
 		triggers.WithResolver(authResolver.Resolve), triggers.WithJobResolver(authResolver.ResolveJob))
 	defer triggerCache.Close()
 	// go-redis logs through klog, like everything else.

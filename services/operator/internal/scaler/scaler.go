@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
@@ -62,6 +63,10 @@ type Deps struct {
 	// Pods counts pods for kubernetes-workload triggers; nil leaves those
 	// triggers without a scaler (an error naming the missing counter).
 	Pods PodCounter
+	// Kube reads the ConfigMaps and Secrets of kubernetes-resource triggers
+	// (one GET per poll); nil leaves those triggers without a scaler (an
+	// error naming the missing client).
+	Kube kubernetes.Interface
 	// Logger is for scalers' diagnostics, never given secrets. The first
 	// scalers (cron, metrics-api, prometheus, redis) log nothing: their
 	// errors carry what the caller needs to log or report.
@@ -118,6 +123,8 @@ func New(cfg scalers.Config, deps Deps) (Scaler, error) {
 		return newKafka(c, deps)
 	case *scalers.KubernetesWorkloadConfig:
 		return newKubernetesWorkload(c, deps, deps.Pods)
+	case *scalers.KubernetesResourceConfig:
+		return newKubernetesResource(c, deps)
 	case *scalers.ExternalConfig:
 		return newExternal(c, c.ScaledObjectName, c.Namespace, deps, c.Push)
 	case *scalers.NATSJetStreamConfig:
