@@ -203,6 +203,8 @@ leaderElection:
   leaseName: ebb-leader
 watchNamespace: team-a
 clusterObjectNamespace: ebb-auth
+filePathAuth:
+  secretName: trigger-auth-files
 workers: 20
 certManager:
   createCA: false
@@ -214,8 +216,10 @@ certManager:
 			defaults: checkOperatorDefaults,
 			custom:   checkOperatorCustom,
 			typos: with(map[string]string{
-				"leaderElection.enable=true":   "additional properties 'enable' not allowed",
-				"readinessProbe.service=ready": "readinessProbe/service",
+				"leaderElection.enable=true":           "additional properties 'enable' not allowed",
+				"readinessProbe.service=ready":         "readinessProbe/service",
+				"filePathAuth.secretname=files":        "additional properties 'secretname' not allowed",
+				"filePathAuth.rootPath=relative/files": "filePathAuth/rootPath",
 			}),
 		},
 		{
@@ -666,6 +670,15 @@ func checkOperatorDefaults(t *testing.T, r *rendered) {
 			t.Errorf("args %v lack %s", args, want)
 		}
 	}
+	// No credential files by default: filePath is refused.
+	for _, a := range args {
+		if strings.HasPrefix(a, "--filepath-auth-root-path") {
+			t.Errorf("args %v set %s by default", args, a)
+		}
+	}
+	if n := len(d.Spec.Template.Spec.Volumes); n != 1 {
+		t.Errorf("%d volumes by default, want the certificate's only", n)
+	}
 
 	// RBAC: exactly the least RBAC the e2e tests run the operator with,
 	// with the Lease rules narrowed to its name.
@@ -730,10 +743,26 @@ func checkOperatorCustom(t *testing.T, r *rendered) {
 	d := decode[appsv1.Deployment](t, r.get(t, "Deployment", "ebb-operator"))
 	args := d.Spec.Template.Spec.Containers[0].Args
 	for _, want := range []string{"--leader-elect-namespace=autoscaling", "--leader-elect-id=ebb-leader", "--watch-namespace=team-a",
-		"--cluster-object-namespace=ebb-auth", "--workers=20"} {
+		"--cluster-object-namespace=ebb-auth", "--workers=20", "--filepath-auth-root-path=/etc/ebb/filepath-auth"} {
 		if !slices.Contains(args, want) {
 			t.Errorf("args %v lack %s", args, want)
 		}
+	}
+	// filePathAuth.secretName: the Secret, read-only at the root path.
+	var filesMounted bool
+	for _, m := range d.Spec.Template.Spec.Containers[0].VolumeMounts {
+		if m.MountPath != "/etc/ebb/filepath-auth" {
+			continue
+		}
+		filesMounted = m.ReadOnly
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			if v.Name == m.Name && (v.Secret == nil || v.Secret.SecretName != "trigger-auth-files") {
+				t.Errorf("volume at /etc/ebb/filepath-auth is %+v, want Secret trigger-auth-files", v.VolumeSource)
+			}
+		}
+	}
+	if !filesMounted {
+		t.Errorf("Secret trigger-auth-files is not mounted read-only at /etc/ebb/filepath-auth: %+v", d.Spec.Template.Spec.Containers[0].VolumeMounts)
 	}
 	role := decode[rbacv1.Role](t, r.get(t, "Role", "ebb-operator"))
 	if got := ruleSet(role.Rules); !slices.Contains(got, "coordination.k8s.io/leases/ebb-leader update") {

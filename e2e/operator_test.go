@@ -35,8 +35,9 @@ const (
 // ebb-operator chart, builds the operator and runs it as a pod with that
 // ServiceAccount. With certSecret, the pod gets that cert-manager Secret as
 // its --cert-dir and serves the MetricsService on :9443; without it, gRPC
-// is off.
-func startOperator(ctx context.Context, t *testing.T, c *cluster.Cluster, certSecret string) *cluster.Pod {
+// is off. mutate, if any, change the pod's spec before it starts (more
+// arguments, Secret volumes).
+func startOperator(ctx context.Context, t *testing.T, c *cluster.Cluster, certSecret string, mutate ...func(*cluster.PodSpec)) *cluster.Pod {
 	t.Helper()
 	root, err := cluster.RepoRoot()
 	if err != nil {
@@ -82,6 +83,9 @@ func startOperator(ctx context.Context, t *testing.T, c *cluster.Cluster, certSe
 		spec.Args = append(spec.Args, "--grpc-bind-address=:9443", "--cert-dir="+certDir)
 		spec.Secrets = []cluster.SecretVolume{{SecretName: certSecret, Dir: certDir}}
 		spec.Ports = append(spec.Ports, corev1.ServicePort{Name: "grpc", Port: 9443, TargetPort: intstr.FromInt32(9443)})
+	}
+	for _, m := range mutate {
+		m(&spec)
 	}
 	pod, err := c.RunPod(ctx, spec)
 	if err != nil {

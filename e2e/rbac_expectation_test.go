@@ -24,11 +24,14 @@ func operatorRBAC() (*rbacv1.ClusterRole, *rbacv1.Role) {
 			{APIGroups: []string{"*"}, Resources: []string{"*/scale"}, Verbs: []string{"get", "update", "patch"}},
 			{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
-			// Resolving triggers: authentication objects, the Secrets and
-			// ConfigMaps they name, and the target's environment; the
-			// scale loop watches workloads' replicas.
-			{APIGroups: []string{"keda.sh"}, Resources: []string{"triggerauthentications", "clustertriggerauthentications"}, Verbs: []string{"get"}},
-			{APIGroups: []string{""}, Resources: []string{"secrets", "configmaps"}, Verbs: []string{"get"}},
+			// Resolving triggers: authentication objects (informers, and
+			// their status lists), the Secrets and ConfigMaps they name
+			// (GET on resolution; list and watch of their metadata only,
+			// to rebuild triggers when they change), and the target's
+			// environment; the scale loop watches workloads' replicas.
+			{APIGroups: []string{"keda.sh"}, Resources: []string{"triggerauthentications", "clustertriggerauthentications"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{"keda.sh"}, Resources: []string{"triggerauthentications/status", "clustertriggerauthentications/status"}, Verbs: []string{"update", "patch"}},
+			{APIGroups: []string{""}, Resources: []string{"secrets", "configmaps"}, Verbs: []string{"get", "list", "watch"}},
 			// kubernetes-workload triggers count pods; the ScaledJob loop
 			// watches its Jobs' pods.
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list", "watch"}},

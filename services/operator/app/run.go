@@ -54,6 +54,7 @@ import (
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaledobject"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaleloop"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaler"
+	"github.com/ebb-autoscaler/ebb/services/operator/internal/triggerauth"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/triggers"
 )
 
@@ -183,6 +184,14 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	hpaInformer := kubeFactory.Autoscaling().V2().HorizontalPodAutoscalers()
 	soInformer := kedaFactory.Keda().V1alpha1().ScaledObjects()
 	sjInformer := kedaFactory.Keda().V1alpha1().ScaledJobs()
+	taInformer := kedaFactory.Keda().V1alpha1().TriggerAuthentications()
+	ctaInformer := kedaFactory.Keda().V1alpha1().ClusterTriggerAuthentications()
+	// The Secrets and ConfigMaps that triggers' resolutions read are
+	// watched for changes through metadata-only informers, slimmed to
+	// their identity and resourceVersion: ebb never caches Secret data (nor
+	// an annotation such as kubectl's last-applied-configuration, which
+	// can hold it).
+	refInformers := newRefInformers(metadataClient, refNamespaces(cfg))
 	// The Jobs and Pods of ScaledJobs, and only those (label-filtered by
 	// the API server), slimmed to what the ScaledJob loop counts.
 	jobFactory := informers.NewSharedInformerFactoryWithOptions(kubeClient, informerResync,
@@ -206,6 +215,7 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 		// Last, on every return path: the informers and the event
 		// broadcaster.
 		stopBackground()
+		refInformers.wait()
 		kubeFactory.Shutdown()
 		kedaFactory.Shutdown()
 		jobFactory.Shutdown()
@@ -221,11 +231,17 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	// zero and tells the controller when a ScaledObject's activity changes.
 	// Triggers are resolved with their (Cluster)TriggerAuthentication and
 	// the target's environment when their scalers are built, once per
-	// ScaledObject generation, by direct reads: no cache of every Secret.
-	authResolver := triggers.NewAuthResolver(kubeClient, kedaClient, cfg.ClusterObjectNamespace)
+	// ScaledObject generation, Secrets and ConfigMaps by direct reads (no
+	// cache of Secret data), authentication objects from their informers.
+	// A change to anything a resolution read invalidates the triggers
+	// built from it (see the handlers below).
+	authSynced := func() bool { return taInformer.Informer().HasSynced() && ctaInformer.Informer().HasSynced() }
+	authResolver := triggers.NewAuthResolver(kubeClient, kedaClient, cfg.ClusterObjectNamespace,
+		triggers.WithAuthListers(taInformer.Lister(), ctaInformer.Lister(), authSynced),
+		triggers.WithFilePathRoot(cfg.FilePathAuthRootPath))
 	pods := podCounter{client: kubeClient}
 	triggerCache := triggers.NewCache(scaler.Deps{Logger: logger.WithName("scaler"), Pods: pods, Kube: kubeClient},
-		triggers.WithResolver(authResolver.Resolve), triggers.WithJobResolver(authResolver.ResolveJob))
+		triggers.WithAuthResolver(authResolver))
 	defer triggerCache.Close()
 	// go-redis logs through klog, like everything else.
 	routeRedisLogs(logger)
@@ -251,6 +267,55 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 		scaledjob.WithPollTimeout(triggers.DefaultPollTimeout))
 	if err != nil {
 		return err
+	}
+
+	// The status lists of (Cluster)TriggerAuthentications.
+	taController, err := triggerauth.NewController(logger, kedaClient, taInformer, ctaInformer, soInformer, sjInformer)
+	if err != nil {
+		return err
+	}
+
+	// A change to a Secret, ConfigMap or authentication object that a
+	// trigger's resolution read invalidates those triggers: their scalers
+	// are closed and built again with the new values on next use, and the
+	// ScaledObject or ScaledJob is reconciled, so its status tells the new
+	// state.
+	triggerCache.SetInvalidationHandler(func(o triggers.Owner) {
+		logger.V(2).Info("An object a trigger read changed; its scalers are built again", "kind", o.Kind, "object", o.ObjectName)
+		switch o.Kind {
+		case kedav1alpha1.ScaledObjectKind:
+			soController.Enqueue(o.ObjectName)
+		case kedav1alpha1.ScaledJobKind:
+			sjController.Enqueue(o.ObjectName)
+		}
+	})
+	for _, h := range []struct {
+		informer cache.SharedIndexInformer
+		kind     triggers.RefKind
+	}{
+		{taInformer.Informer(), triggers.RefTriggerAuthentication},
+		{ctaInformer.Informer(), triggers.RefClusterTriggerAuthentication},
+	} {
+		if _, err := h.informer.AddEventHandler(triggerCache.EventHandler(h.kind)); err != nil {
+			return fmt.Errorf("watching %ss: %w", h.kind, err)
+		}
+	}
+	if err := refInformers.addHandlers(triggerCache); err != nil {
+		return err
+	}
+	// A deleted ScaledObject's scalers are closed at once, so their
+	// connections to event sources do not outlive it.
+	if _, err := soInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		DeleteFunc: func(obj interface{}) {
+			if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = tombstone.Obj
+			}
+			if so, ok := obj.(*kedav1alpha1.ScaledObject); ok {
+				triggerCache.Forget(cache.NewObjectName(so.Namespace, so.Name))
+			}
+		},
+	}); err != nil {
+		return fmt.Errorf("watching ScaledObject deletions: %w", err)
 	}
 
 	crdRegistration, err := restmapper.WatchCRDs(backgroundCtx, metadataFactory, mapper)
@@ -349,15 +414,13 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 			return fmt.Errorf("registering metrics: %w", err)
 		}
 		metricsv1.RegisterMetricsServiceServer(grpcServer, metricsService)
-		// A deleted ScaledObject's scalers are closed at once, so their
-		// connections to event sources do not outlive it.
+		// A deleted ScaledObject's metric health goes with it.
 		if _, err := soInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 			DeleteFunc: func(obj interface{}) {
 				if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 					obj = tombstone.Obj
 				}
 				if so, ok := obj.(*kedav1alpha1.ScaledObject); ok {
-					triggerCache.Forget(cache.NewObjectName(so.Namespace, so.Name))
 					metricsService.Forget(so.UID)
 				}
 			},
@@ -372,7 +435,7 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	// Liveness: the leader still renews its Lease.
 	healthServer := health.NewServer()
 	healthServer.AddReadiness("informers", func(context.Context) error {
-		if !soController.HasSynced() || !sjController.HasSynced() || !crdRegistration.HasSynced() {
+		if !soController.HasSynced() || !sjController.HasSynced() || !taController.HasSynced() || !crdRegistration.HasSynced() {
 			return errors.New("informer caches not synced yet")
 		}
 		return nil
@@ -445,6 +508,7 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	} else {
 		metadataFactory.Start(backgroundCtx.Done())
 	}
+	refInformers.start(backgroundCtx)
 
 	g, gctx := errgroup.WithContext(ctx)
 	defer func() { logger.Info("Stopped ebb-operator", "err", runErr) }()
@@ -473,6 +537,15 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 		go func() { loopDone <- loop.Run(runCtx) }()
 		sjDone := make(chan error, 1)
 		go func() { sjDone <- sjController.Run(runCtx, cfg.Workers) }()
+		// Few writes, rarely: two workers.
+		taDone := make(chan error, 1)
+		go func() { taDone <- taController.Run(runCtx, 2) }()
+		// The filePath files in use, checked for changes.
+		filesDone := make(chan struct{})
+		go func() {
+			defer close(filesDone)
+			triggers.WatchFiles(runCtx, triggerCache, authResolver, triggers.DefaultFileCheckPeriod)
+		}()
 		err := soController.Run(runCtx, cfg.Workers)
 		if loopErr := <-loopDone; err == nil && runCtx.Err() == nil {
 			err = loopErr
@@ -483,6 +556,10 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 		if sjErr := <-sjDone; err == nil && sjErr != nil {
 			err = fmt.Errorf("scaledjob controller: %w", sjErr)
 		}
+		if taErr := <-taDone; err == nil && taErr != nil {
+			err = fmt.Errorf("triggerauth controller: %w", taErr)
+		}
+		<-filesDone
 		logger.Info("Controllers stopped")
 		if err != nil && runCtx.Err() == nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -86,9 +87,13 @@ type Options struct {
 	// ClusterObjectNamespace holds the Secrets and ConfigMaps that
 	// ClusterTriggerAuthentications refer to.
 	ClusterObjectNamespace string
-	KubeAPIQPS             float32
-	KubeAPIBurst           int
-	Workers                int
+	// FilePathAuthRootPath is the directory under which a
+	// ClusterTriggerAuthentication's filePath is read; empty refuses
+	// filePath.
+	FilePathAuthRootPath string
+	KubeAPIQPS           float32
+	KubeAPIBurst         int
+	Workers              int
 
 	Logging *logsapi.LoggingConfiguration
 }
@@ -155,6 +160,10 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"Number of ScaledObjects reconciled concurrently.")
 	fs.StringVar(&o.ClusterObjectNamespace, "cluster-object-namespace", o.ClusterObjectNamespace,
 		"Namespace of the Secrets and ConfigMaps that ClusterTriggerAuthentications refer to. Defaults to the pod's namespace.")
+	fs.StringVar(&o.FilePathAuthRootPath, "filepath-auth-root-path", o.FilePathAuthRootPath,
+		"Absolute path of the directory (a mounted Secret, for example) under which a ClusterTriggerAuthentication's filePath is read: "+
+			"a file holding a JSON object of string parameters. A filePath that leads outside it (.., an absolute path, a symbolic link) is refused. "+
+			"Files in use are checked for changes every few seconds. Empty: filePath is refused. KEDA's flag of the same name.")
 
 	fs = fss.FlagSet("serving")
 	fs.StringVar(&o.GRPCBindAddress, "grpc-bind-address", o.GRPCBindAddress,
@@ -213,6 +222,9 @@ func (o *Options) Validate() []error {
 
 	for _, msg := range validation.IsDNS1123Label(o.ClusterObjectNamespace) {
 		errs = append(errs, fmt.Errorf("--cluster-object-namespace %q is not a valid namespace: %s", o.ClusterObjectNamespace, msg))
+	}
+	if p := o.FilePathAuthRootPath; p != "" && !filepath.IsAbs(p) {
+		errs = append(errs, fmt.Errorf("--filepath-auth-root-path %q must be an absolute path", p))
 	}
 
 	if o.LeaderElection.Enabled {
@@ -290,8 +302,9 @@ type Config struct {
 	CertDir            string
 	WatchNamespace     string
 	Workers            int
-	// ClusterObjectNamespace: see Options.
+	// ClusterObjectNamespace and FilePathAuthRootPath: see Options.
 	ClusterObjectNamespace string
+	FilePathAuthRootPath   string
 }
 
 // Config completes validated options into a Config: it loads the client
@@ -318,6 +331,7 @@ func (o *Options) Config() (*Config, error) {
 		WatchNamespace:         o.WatchNamespace,
 		Workers:                o.Workers,
 		ClusterObjectNamespace: o.ClusterObjectNamespace,
+		FilePathAuthRootPath:   o.FilePathAuthRootPath,
 	}, nil
 }
 

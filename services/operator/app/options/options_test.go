@@ -124,6 +124,8 @@ func TestFlags(t *testing.T) {
 				"--kube-api-qps=50.5",
 				"--kube-api-burst=75",
 				"--workers=3",
+				"--cluster-object-namespace=auth",
+				"--filepath-auth-root-path=/etc/ebb/filepath-auth",
 				"-v=4",
 				"--logging-format=json",
 			},
@@ -144,6 +146,8 @@ func TestFlags(t *testing.T) {
 				o.KubeAPIQPS = 50.5
 				o.KubeAPIBurst = 75
 				o.Workers = 3
+				o.ClusterObjectNamespace = "auth"
+				o.FilePathAuthRootPath = "/etc/ebb/filepath-auth"
 				o.Logging.Verbosity = 4
 				o.Logging.Format = "json"
 			},
@@ -263,6 +267,10 @@ func TestValidate(t *testing.T) {
 			modify: func(o *Options) { o.ClusterObjectNamespace = "" },
 			want:   []string{`--cluster-object-namespace "" is not a valid namespace`},
 		},
+		"relative filePath root": {
+			modify: func(o *Options) { o.FilePathAuthRootPath = "creds" },
+			want:   []string{`--filepath-auth-root-path "creds" must be an absolute path`},
+		},
 		"non-positive durations": {
 			modify: func(o *Options) {
 				o.LeaderElection.LeaseDuration = 0
@@ -356,6 +364,7 @@ current-context: ctx
 	o.KubeAPIQPS = 42
 	o.KubeAPIBurst = 84
 	o.WatchNamespace = "team-a"
+	o.FilePathAuthRootPath = "/etc/ebb/filepath-auth"
 	cfg, err := o.Config()
 	if err != nil {
 		t.Fatalf("Config(): %v", err)
@@ -382,6 +391,7 @@ current-context: ctx
 		WatchNamespace:         "team-a",
 		Workers:                o.Workers,
 		ClusterObjectNamespace: o.ClusterObjectNamespace,
+		FilePathAuthRootPath:   "/etc/ebb/filepath-auth",
 	}
 	if diff := cmp.Diff(want, cfg, cmpopts.IgnoreFields(Config{}, "Kube", "Identity")); diff != "" {
 		t.Errorf("Config() mismatch (-want +got):\n%s", diff)

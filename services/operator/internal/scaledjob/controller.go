@@ -317,11 +317,17 @@ func (c *Controller) track(sj *v1alpha1.ScaledJob) {
 // untrack stops polling key and forgets what the loop knew of it; the
 // triggers' scalers are closed.
 func (c *Controller) untrack(key cache.ObjectName) {
+	c.stopPolling(key)
+	c.triggers.ForgetJob(key)
+}
+
+// stopPolling stops polling key and forgets what the loop knew of it; its
+// triggers stay in the cache.
+func (c *Controller) stopPolling(key cache.ObjectName) {
 	c.poller.Remove(key)
 	c.mu.Lock()
 	delete(c.states, key)
 	c.mu.Unlock()
-	c.triggers.ForgetJob(key)
 	scheduled.Set(float64(c.poller.Len()))
 }
 

@@ -93,8 +93,8 @@ func newFixture(t *testing.T, sjs []*v1alpha1.ScaledJob, objs ...runtime.Object)
 }
 
 // newFixtureWithResolver is newFixture with the triggers resolved by
-// resolveJob (nil: their metadata as written).
-func newFixtureWithResolver(t *testing.T, resolveJob func(kube *kubefake.Clientset, keda *kedafake.Clientset) triggers.JobResolver,
+// the resolver resolveJob gives (nil: their metadata as written).
+func newFixtureWithResolver(t *testing.T, resolveJob func(kube *kubefake.Clientset, keda *kedafake.Clientset) triggers.Option,
 	sjs []*v1alpha1.ScaledJob, objs ...runtime.Object) *fixture {
 	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
@@ -127,7 +127,7 @@ func newFixtureWithResolver(t *testing.T, resolveJob func(kube *kubefake.Clients
 
 	opts := []triggers.Option{triggers.WithScalerConstructor(func(scalers.Config, scaler.Deps) (scaler.Scaler, error) { return f.src, nil })}
 	if resolveJob != nil {
-		opts = append(opts, triggers.WithJobResolver(resolveJob(f.kube, f.keda)))
+		opts = append(opts, resolveJob(f.kube, f.keda))
 	}
 	f.trigs = triggers.NewCache(scaler.Deps{}, opts...)
 	t.Cleanup(f.trigs.Close)
@@ -712,6 +712,9 @@ func TestSyncRejectsInvalidSpecs(t *testing.T) {
 		mutate    func(*v1alpha1.ScaledJob)
 		wantMsg   string
 		wantRetry bool
+		// wantKept: the triggers stay cached (unpolled), so a change to
+		// what they read is watched.
+		wantKept bool
 	}{
 		"no jobTargetRef": {
 			mutate:  func(sj *v1alpha1.ScaledJob) { sj.Spec.JobTargetRef = nil },
@@ -739,26 +742,34 @@ func TestSyncRejectsInvalidSpecs(t *testing.T) {
 			wantMsg: "useCachedMetrics is not supported for cron triggers",
 		},
 		"invalid metadata": {
-			mutate:  func(sj *v1alpha1.ScaledJob) { delete(sj.Spec.Triggers[0].Metadata, "url") },
-			wantMsg: "trigger 0 (metrics-api): ",
+			mutate:   func(sj *v1alpha1.ScaledJob) { delete(sj.Spec.Triggers[0].Metadata, "url") },
+			wantMsg:  "trigger 0 (metrics-api): ",
+			wantKept: true,
 		},
 		"unknown trigger type": {
-			mutate:  func(sj *v1alpha1.ScaledJob) { sj.Spec.Triggers[0].Type = "no-such-type" },
-			wantMsg: `unsupported trigger type "no-such-type"`,
+			mutate:   func(sj *v1alpha1.ScaledJob) { sj.Spec.Triggers[0].Type = "no-such-type" },
+			wantMsg:  `unsupported trigger type "no-such-type"`,
+			wantKept: true,
 		},
-		"missing TriggerAuthentication: retried": {
+		"missing TriggerAuthentication: watched": {
 			mutate: func(sj *v1alpha1.ScaledJob) {
 				sj.Spec.Triggers[0].AuthenticationRef = &v1alpha1.AuthenticationRef{Name: "absent"}
 			},
-			wantMsg:   "TriggerAuthentication work/absent",
+			wantMsg:  "TriggerAuthentication work/absent",
+			wantKept: true,
+		},
+		"a variable the Job template lacks: retried": {
+			mutate: func(sj *v1alpha1.ScaledJob) {
+				delete(sj.Spec.Triggers[0].Metadata, "url")
+				sj.Spec.Triggers[0].Metadata["urlFromEnv"] = "UNSET"
+			},
+			wantMsg:   "environment variable UNSET is not set",
 			wantRetry: true,
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			sj := scaledJob("sj", tc.mutate)
-			f := newFixtureWithResolver(t, func(kube *kubefake.Clientset, keda *kedafake.Clientset) triggers.JobResolver {
-				return triggers.NewAuthResolver(kube, keda, "ebb-system").ResolveJob
-			}, []*v1alpha1.ScaledJob{sj})
+			f := newFixtureWithResolver(t, withAuthResolver, []*v1alpha1.ScaledJob{sj})
 			err := f.sync("sj")
 			if (err != nil) != tc.wantRetry {
 				t.Errorf("sync() = %v, want an error: %v", err, tc.wantRetry)
@@ -771,8 +782,12 @@ func TestSyncRejectsInvalidSpecs(t *testing.T) {
 			if a := got.Status.Conditions.Active(); !a.IsUnknown() || a.Reason != "UnknownState" {
 				t.Errorf("Active = %+v, want Unknown UnknownState", a)
 			}
-			if f.c.poller.Len() != 0 || f.trigs.Len() != 0 {
-				t.Errorf("tracked %d, cached scalers of %d ScaledJobs; want 0, 0", f.c.poller.Len(), f.trigs.Len())
+			wantCached := 0
+			if tc.wantKept {
+				wantCached = 1
+			}
+			if f.c.poller.Len() != 0 || f.trigs.Len() != wantCached {
+				t.Errorf("tracked %d, cached scalers of %d ScaledJobs; want 0, %d", f.c.poller.Len(), f.trigs.Len(), wantCached)
 			}
 			if ev := f.events(); len(ev) != 1 || !strings.HasPrefix(ev[0], "Warning ScaledJobCheckFailed ") {
 				t.Errorf("events = %q, want one ScaledJobCheckFailed warning", ev)
@@ -789,24 +804,40 @@ func TestSyncRejectsInvalidSpecs(t *testing.T) {
 		})
 	}
 
-	// A TriggerAuthentication that appears later is found on a retry.
+	// A TriggerAuthentication that appears later is found when its
+	// creation invalidates the triggers (the trigger cache watches it),
+	// without a retry.
 	sj := scaledJob("sj", func(sj *v1alpha1.ScaledJob) {
 		sj.Spec.Triggers[0].AuthenticationRef = &v1alpha1.AuthenticationRef{Name: "late"}
 	})
-	f := newFixtureWithResolver(t, func(kube *kubefake.Clientset, keda *kedafake.Clientset) triggers.JobResolver {
-		return triggers.NewAuthResolver(kube, keda, "ebb-system").ResolveJob
-	}, []*v1alpha1.ScaledJob{sj})
-	if err := f.sync("sj"); err == nil {
-		t.Fatal("sync() without the TriggerAuthentication succeeded")
+	f := newFixtureWithResolver(t, withAuthResolver, []*v1alpha1.ScaledJob{sj})
+	var told []triggers.Owner
+	f.trigs.SetInvalidationHandler(func(o triggers.Owner) { told = append(told, o) })
+	if err := f.sync("sj"); err != nil {
+		t.Fatalf("sync() without the TriggerAuthentication = %v, want nil (the watch brings it back)", err)
+	}
+	if r := f.get("sj").Status.Conditions.Ready(); !r.IsFalse() || !strings.Contains(r.Message, "TriggerAuthentication work/late") {
+		t.Errorf("without the TriggerAuthentication: Ready = %+v, want False naming it", r)
 	}
 	_, err := f.keda.KedaV1alpha1().TriggerAuthentications(testNS).Create(context.Background(), &v1alpha1.TriggerAuthentication{
-		ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "late"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "late", ResourceVersion: "1"},
 	}, metav1.CreateOptions{})
 	f.must(err)
+	f.trigs.Changed(triggers.Ref{Kind: triggers.RefTriggerAuthentication, Namespace: testNS, Name: "late"}, "1")
+	want := triggers.Owner{Kind: v1alpha1.ScaledJobKind, ObjectName: cache.NewObjectName(testNS, "sj")}
+	if len(told) != 1 || told[0] != want {
+		t.Fatalf("invalidation handler told %v, want %v", told, want)
+	}
 	f.must(f.sync("sj"))
 	if r := f.get("sj").Status.Conditions.Ready(); !r.IsTrue() || f.c.poller.Len() != 1 {
 		t.Errorf("after the TriggerAuthentication appeared: Ready = %+v, tracked %d; want True, 1", r, f.c.poller.Len())
 	}
+}
+
+// withAuthResolver resolves triggers with an AuthResolver on the fakes,
+// indexing what they read.
+func withAuthResolver(kube *kubefake.Clientset, keda *kedafake.Clientset) triggers.Option {
+	return triggers.WithAuthResolver(triggers.NewAuthResolver(kube, keda, "ebb-system"))
 }
 
 func TestSyncPauseAndResume(t *testing.T) {

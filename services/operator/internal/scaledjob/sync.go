@@ -128,11 +128,16 @@ func (c *Controller) reconcile(ctx context.Context, sj *v1alpha1.ScaledJob, stat
 		return err // the cache is closed: shutting down
 	}
 	if err := triggerError(trigs); err != nil {
-		c.untrack(key) // also drops the scalers, so a retry rebuilds them
 		c.checkFailed(sj, status, err.Error())
 		if retriable(err) {
-			return err // a TriggerAuthentication, Secret or ConfigMap that may appear: retry with backoff
+			c.untrack(key) // also drops the scalers, so the retry resolves them again
+			return err     // the API server could not be read, the Job template lacks a variable: retry with backoff
 		}
+		// The triggers stay in the cache, unpolled: a change to the
+		// TriggerAuthentication, Secret, ConfigMap or file at fault
+		// invalidates them and requeues the ScaledJob; a new spec
+		// replaces them.
+		c.stopPolling(key)
 		return nil
 	}
 
@@ -258,15 +263,25 @@ func triggerError(trigs []triggers.Trigger) error {
 		if _, ok := t.Config.(*scalers.CPUMemoryConfig); ok && t.Scaler == nil {
 			continue
 		}
-		return fmt.Errorf("trigger %d (%s): %w", t.Index, t.Type, t.Err)
+		prefix := fmt.Sprintf("trigger %d (%s): ", t.Index, t.Type)
+		if strings.HasPrefix(t.Err.Error(), prefix) {
+			return t.Err // named already (a resolution or metadata error)
+		}
+		return fmt.Errorf("%s%w", prefix, t.Err)
 	}
 	return nil
 }
 
 // retriable reports whether a trigger error may go away without a change
-// to the ScaledJob: anything but a metadata error, a type or setting ebb
-// does not support, or an authentication source it cannot read.
+// to the ScaledJob or to an object the trigger cache watches: an
+// authentication or environment error says so itself
+// (triggers.ResolveError.Retry); otherwise anything but a metadata error
+// or a type or setting ebb does not support.
 func retriable(err error) bool {
+	var resolve *triggers.ResolveError
+	if errors.As(err, &resolve) {
+		return resolve.Retry
+	}
 	var metadata *scalers.Error
 	return !errors.As(err, &metadata) &&
 		!errors.Is(err, scaler.ErrNotImplemented) && !errors.Is(err, scaler.ErrInvalidConfig) &&

@@ -64,6 +64,9 @@ type Controller struct {
 	metrics     TriggerMetrics
 	loop        ScaleLoop
 	health      MetricsHealth
+	// trigs holds the triggers' live scalers, resolved with their
+	// authentication; nil until SetTriggerCache.
+	trigs *triggers.Cache
 	// formula compiles a ScaledObject's scaling modifiers formula: through
 	// the trigger cache (once per generation) once it is set.
 	formula func(so *v1alpha1.ScaledObject) (*formula.Program, error)
@@ -129,6 +132,7 @@ func NewController(logger klog.Logger, kubeClient kubernetes.Interface, kedaClie
 func (c *Controller) SetTriggerCache(cache *triggers.Cache) {
 	c.metrics = scalerMetrics{cache: cache}
 	c.formula = cache.Formula
+	c.trigs = cache
 }
 
 // compileFormula compiles so's scaling modifiers formula as the trigger

@@ -45,6 +45,8 @@ type fixture struct {
 	controller  *Controller
 	replicas    map[string]int32 // Deployment name -> spec.replicas
 	scaleWrites []string
+	soStore     cache.Indexer
+	hpaStore    cache.Indexer
 }
 
 type fixedMetrics []autoscalingv2.MetricSpec
@@ -99,6 +101,7 @@ func newFixture(t *testing.T, sos []*v1alpha1.ScaledObject, hpas []*autoscalingv
 			t.Fatal(err)
 		}
 	}
+	f.soStore, f.hpaStore = soInformer.Informer().GetIndexer(), hpaInformer.Informer().GetIndexer()
 	_, ctx := ktesting.NewTestContext(t)
 	f.controller = NewController(klog.FromContext(ctx), f.kube, f.keda, f.scales, mapper, soInformer, hpaInformer, f.recorder)
 	f.controller.metrics = fixedMetrics{externalMetric("s0-redis-jobs", "5")}

@@ -23,6 +23,7 @@ import (
 	"github.com/ebb-autoscaler/ebb/pkg/apis/keda/v1alpha1"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/hpa"
 	"github.com/ebb-autoscaler/ebb/services/operator/internal/scaler"
+	"github.com/ebb-autoscaler/ebb/services/operator/internal/triggers"
 )
 
 // Annotations of ebb's own, beside KEDA's.
@@ -43,6 +44,7 @@ const (
 	reasonTargetNotFound   = "ScaleTargetNotFound"
 	reasonTargetNoScale    = "ScaleTargetNotScalable"
 	reasonTriggerError     = "TriggerError"
+	reasonAuthFailed       = "TriggerAuthenticationFailed"
 	reasonHPAConflict      = "HPAOwnedByOther"
 	reasonHPACreated       = "HPACreated"
 	reasonHPAUpdated       = "HPAUpdated"
@@ -197,6 +199,64 @@ func (c *Controller) reconcile(ctx context.Context, so *v1alpha1.ScaledObject, s
 	}
 	c.readyFromHPA(status, live)
 	c.trackActivity(so, status)
+	return c.checkResolution(ctx, so, status)
+}
+
+// checkResolution reports, with Ready False (reason
+// TriggerAuthenticationFailed) and a Warning event, a trigger whose
+// authentication or environment cannot be resolved: a missing Secret,
+// ConfigMap, key, authentication object or filePath file, named with the
+// key at fault, never a value. The HPA stays: it reads the trigger's metric
+// again once the object is fixed, and the object's change (watched by the
+// trigger cache) brings the ScaledObject back here. An error no watched
+// change fixes (the API server could not be read, the target's environment
+// lacks a variable) is retried with backoff, each retry resolving the
+// triggers again.
+func (c *Controller) checkResolution(ctx context.Context, so *v1alpha1.ScaledObject, status *v1alpha1.ScaledObjectStatus) error {
+	if c.trigs == nil {
+		return nil
+	}
+	key := cache.NewObjectName(so.Namespace, so.Name)
+	failed := func() (triggers.Trigger, *triggers.ResolveError, error) {
+		trigs, err := c.trigs.Scalers(so)
+		if err != nil {
+			return triggers.Trigger{}, nil, err // closed: shutting down
+		}
+		for _, t := range trigs {
+			var re *triggers.ResolveError
+			if errors.As(t.Err, &re) {
+				return t, re, nil
+			}
+		}
+		return triggers.Trigger{}, nil, nil
+	}
+	t, re, err := failed()
+	if err != nil {
+		return nil
+	}
+	if re != nil && re.Retry {
+		// Resolved earlier (by this reconcile's previous attempt, the
+		// scale loop or a metric read) with an error worth retrying: this
+		// attempt resolves again.
+		c.trigs.Forget(key)
+		if t, re, err = failed(); err != nil {
+			return nil
+		}
+	}
+	if re == nil {
+		return nil
+	}
+	msg := t.Err.Error()
+	status.Conditions.Set(v1alpha1.ConditionReady, metav1.ConditionFalse, reasonAuthFailed, msg)
+	// One event per change of what the status says, compared with the
+	// stored status: readyFromHPA has just set Ready from the HPA.
+	if was := so.Status.Conditions.Ready(); !was.IsFalse() || was.Reason != reasonAuthFailed || was.Message != msg {
+		c.recorder.Event(so, corev1.EventTypeWarning, reasonAuthFailed, msg)
+	}
+	if re.Retry {
+		return fmt.Errorf("resolving trigger %d: %w", t.Index, t.Err)
+	}
+	klog.FromContext(ctx).V(2).Info("A trigger cannot be resolved; waiting for the object at fault to change", "trigger", t.Index, "err", t.Err)
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ebb-autoscaler/ebb/pkg/apis/keda/v1alpha1"
 	"github.com/ebb-autoscaler/ebb/pkg/client/clientset/versioned"
+	kedalisters "github.com/ebb-autoscaler/ebb/pkg/client/listers/keda/v1alpha1"
 	"github.com/ebb-autoscaler/ebb/pkg/scalers"
 )
 
@@ -27,6 +28,41 @@ var ErrAuthSourceNotSupported = errors.New("not supported yet")
 // ResolveTimeout bounds the API reads of one Resolve call.
 const ResolveTimeout = 10 * time.Second
 
+// ResolveError is the error of a trigger whose authentication or
+// environment cannot be resolved: an authentication object, Secret,
+// ConfigMap, key or filePath file that is missing or unusable, a source
+// ebb cannot read, the scale target's environment. Its message names the
+// objects and keys at fault, never a value read.
+type ResolveError struct {
+	Err error
+	// Retry is true when no change the Cache watches would fix it: the API
+	// server could not be read, or the scale target's environment (its
+	// Deployment or StatefulSet, which the Cache does not watch) lacks
+	// what the trigger asks for. Retry with backoff, and Forget the
+	// triggers so that the retry resolves them again. When false, the
+	// object at fault is watched (see Cache.Changed): its change
+	// invalidates the triggers, and their owner is told.
+	Retry bool
+}
+
+func (e *ResolveError) Error() string { return e.Err.Error() }
+func (e *ResolveError) Unwrap() error { return e.Err }
+
+// retryError marks an error that no watched change fixes (see
+// ResolveError.Retry).
+type retryError struct{ err error }
+
+func (e retryError) Error() string { return e.err.Error() }
+func (e retryError) Unwrap() error { return e.err }
+
+// retry marks err as needing a retry; nil stays nil.
+func retry(err error) error {
+	if err == nil {
+		return nil
+	}
+	return retryError{err}
+}
+
 // fromEnvSuffix marks a metadata key whose value names an environment
 // variable of the scale target's container.
 const fromEnvSuffix = "FromEnv"
@@ -34,10 +70,11 @@ const fromEnvSuffix = "FromEnv"
 // AuthResolver resolves triggers with their TriggerAuthentication (or
 // ClusterTriggerAuthentication) and the target's environment: a
 // ScaledObject's scale target, or a ScaledJob's Job template. It reads
-// objects with direct GETs when a trigger's scalers are built (once per
-// ScaledObject or ScaledJob generation), never per poll, so no cache of every Secret in
-// the cluster is kept, and the operator needs only get, not list and
-// watch, on Secrets.
+// Secrets and ConfigMaps with direct GETs when a trigger's scalers are
+// built (once per ScaledObject or ScaledJob generation, and again when
+// something it read changes: see Cache.Changed), never per poll, so no
+// cache of Secret data is kept. Authentication objects come from listers
+// when WithAuthListers gives them, else from GETs too.
 //
 // Only what a trigger uses is read: the target's pod template only when a
 // <key>FromEnv or an env source needs it, and of its Secrets and ConfigMaps
@@ -47,14 +84,53 @@ type AuthResolver struct {
 	kube                 kubernetes.Interface
 	keda                 versioned.Interface
 	clusterAuthNamespace string
+	taLister             kedalisters.TriggerAuthenticationLister
+	ctaLister            kedalisters.ClusterTriggerAuthenticationLister
+	listersSynced        func() bool
+	files                *fileRoot
+}
+
+// AuthOption configures an AuthResolver.
+type AuthOption func(*AuthResolver)
+
+// WithAuthListers reads TriggerAuthentications and
+// ClusterTriggerAuthentications from informer listers instead of the API
+// server, once synced reports true (until then, with GETs). A lister that
+// lags is harmless: the Cache watches the same informers, and a
+// TriggerAuthentication that appears or changes after it was read
+// invalidates the triggers that read it.
+func WithAuthListers(ta kedalisters.TriggerAuthenticationLister, cta kedalisters.ClusterTriggerAuthenticationLister, synced func() bool) AuthOption {
+	return func(r *AuthResolver) { r.taLister, r.ctaLister, r.listersSynced = ta, cta, synced }
+}
+
+// useListers reports whether authentication objects are read from the
+// listers.
+func (r *AuthResolver) useListers() bool {
+	return r.taLister != nil && r.ctaLister != nil && (r.listersSynced == nil || r.listersSynced())
+}
+
+// WithFilePathRoot sets the directory under which a
+// ClusterTriggerAuthentication's filePath is read (KEDA's
+// --filepath-auth-root-path). Without it (or with ""), filePath is
+// refused.
+func WithFilePathRoot(dir string) AuthOption {
+	return func(r *AuthResolver) {
+		if dir != "" {
+			r.files = &fileRoot{dir: dir}
+		}
+	}
 }
 
 // NewAuthResolver returns an AuthResolver reading through kube and keda.
 // clusterAuthNamespace is where the Secrets and ConfigMaps named by a
 // ClusterTriggerAuthentication live (KEDA's "cluster object namespace");
 // pass the operator's namespace.
-func NewAuthResolver(kube kubernetes.Interface, keda versioned.Interface, clusterAuthNamespace string) *AuthResolver {
-	return &AuthResolver{kube: kube, keda: keda, clusterAuthNamespace: clusterAuthNamespace}
+func NewAuthResolver(kube kubernetes.Interface, keda versioned.Interface, clusterAuthNamespace string, opts ...AuthOption) *AuthResolver {
+	r := &AuthResolver{kube: kube, keda: keda, clusterAuthNamespace: clusterAuthNamespace}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
 }
 
 // Resolve has the Resolver signature; use it with WithResolver(r.Resolve).
@@ -85,11 +161,22 @@ func (r *AuthResolver) Resolve(so *v1alpha1.ScaledObject, index int) (scalers.Tr
 // refers to (valueFrom and envFrom). Any error names the objects and keys
 // at fault, never a value read. so is not modified.
 func (r *AuthResolver) ResolveContext(ctx context.Context, so *v1alpha1.ScaledObject, index int) (scalers.Trigger, error) {
+	return r.resolveContext(ctx, so, index, nil)
+}
+
+// resolveTracked is Resolve, telling track what it reads.
+func (r *AuthResolver) resolveTracked(so *v1alpha1.ScaledObject, index int, track trackFunc) (scalers.Trigger, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), ResolveTimeout)
+	defer cancel()
+	return r.resolveContext(ctx, so, index, track)
+}
+
+func (r *AuthResolver) resolveContext(ctx context.Context, so *v1alpha1.ScaledObject, index int, track trackFunc) (scalers.Trigger, error) {
 	t, err := DefaultResolver(so, index)
 	if err != nil {
 		return scalers.Trigger{}, err
 	}
-	rs := &resolution{r: r, ctx: ctx, namespace: so.Namespace, envContainer: envSourceContainer(so), scaleTarget: so.Spec.ScaleTargetRef}
+	rs := &resolution{r: r, ctx: ctx, track: track, namespace: so.Namespace, envContainer: envSourceContainer(so), scaleTarget: so.Spec.ScaleTargetRef}
 	return rs.resolve(t, so.Spec.Triggers[index])
 }
 
@@ -107,37 +194,76 @@ func (r *AuthResolver) ResolveJob(sj *v1alpha1.ScaledJob, index int) (scalers.Tr
 // from the ScaledJob itself; Secrets and ConfigMaps the template refers to
 // are read in the ScaledJob's namespace. sj is not modified.
 func (r *AuthResolver) ResolveJobContext(ctx context.Context, sj *v1alpha1.ScaledJob, index int) (scalers.Trigger, error) {
+	return r.resolveJobContext(ctx, sj, index, nil)
+}
+
+// resolveJobTracked is ResolveJob, telling track what it reads.
+func (r *AuthResolver) resolveJobTracked(sj *v1alpha1.ScaledJob, index int, track trackFunc) (scalers.Trigger, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), ResolveTimeout)
+	defer cancel()
+	return r.resolveJobContext(ctx, sj, index, track)
+}
+
+func (r *AuthResolver) resolveJobContext(ctx context.Context, sj *v1alpha1.ScaledJob, index int, track trackFunc) (scalers.Trigger, error) {
 	t, err := DefaultJobResolver(sj, index)
 	if err != nil {
 		return scalers.Trigger{}, err
 	}
-	rs := &resolution{r: r, ctx: ctx, namespace: sj.Namespace, envContainer: sj.Spec.EnvSourceContainerName}
+	rs := &resolution{r: r, ctx: ctx, track: track, namespace: sj.Namespace, envContainer: sj.Spec.EnvSourceContainerName}
 	if jt := sj.Spec.JobTargetRef; jt != nil {
 		rs.target = &jt.Template
 		rs.targetDesc = fmt.Sprintf("the Job template of ScaledJob %s/%s", sj.Namespace, sj.Name)
 	} else {
-		rs.targetErr = errors.New("reading the environment needs spec.jobTargetRef")
+		rs.targetErr = retry(errors.New("reading the environment needs spec.jobTargetRef"))
 	}
 	return rs.resolve(t, sj.Spec.Triggers[index])
 }
 
 // resolve completes t, trigger st of the object rs resolves for: its
-// <key>FromEnv metadata and its authentication parameters.
+// <key>FromEnv metadata and its authentication parameters. Errors are
+// *ResolveError.
 func (rs *resolution) resolve(t scalers.Trigger, st v1alpha1.ScaleTrigger) (scalers.Trigger, error) {
 	md, err := rs.resolveFromEnv(t.Metadata)
 	if err != nil {
-		return scalers.Trigger{}, err
+		return scalers.Trigger{}, resolveError(err)
 	}
 	t.Metadata = md
 
 	if st.AuthenticationRef != nil {
 		params, err := rs.resolveAuth(st.AuthenticationRef)
 		if err != nil {
-			return scalers.Trigger{}, err
+			return scalers.Trigger{}, resolveError(err)
 		}
 		t.AuthParams = params
 	}
 	return t, nil
+}
+
+func resolveError(err error) *ResolveError {
+	var r retryError
+	return &ResolveError{Err: err, Retry: errors.As(err, &r)}
+}
+
+// reading tells rs.track that ref is about to be read; call the function
+// it returns with the version read.
+func (rs *resolution) reading(ref Ref) func(version string) {
+	if rs.track == nil {
+		return func(string) {}
+	}
+	return rs.track(ref)
+}
+
+// versionOf is the version a read of an object of kind records: its
+// version (objectVersion), versionAbsent for NotFound, versionUnknown for
+// another error.
+func versionOf(kind RefKind, m metav1.Object, err error) string {
+	switch {
+	case apierrors.IsNotFound(err):
+		return versionAbsent
+	case err != nil:
+		return versionUnknown
+	}
+	return objectVersion(kind, m)
 }
 
 // resolution is the state of one ResolveContext (or ResolveJobContext)
@@ -146,6 +272,9 @@ func (rs *resolution) resolve(t scalers.Trigger, st v1alpha1.ScaleTrigger) (scal
 type resolution struct {
 	r   *AuthResolver
 	ctx context.Context
+	// track is told of every Secret, ConfigMap, authentication object and
+	// file read (nil: nobody listens).
+	track trackFunc
 	// namespace is the ScaledObject's or ScaledJob's: its
 	// TriggerAuthentications and the Secrets and ConfigMaps its pod
 	// template refers to live there.
@@ -215,23 +344,24 @@ func (rs *resolution) resolveAuth(ref *v1alpha1.AuthenticationRef) (map[string]s
 		spec *v1alpha1.TriggerAuthenticationSpec
 		desc string
 		// objNS is where the spec's Secrets and ConfigMaps live.
-		objNS string
+		objNS   string
+		cluster bool
 	)
 	switch ref.Kind {
 	case "", v1alpha1.TriggerAuthenticationKind:
 		desc = fmt.Sprintf("TriggerAuthentication %s/%s", rs.namespace, ref.Name)
-		ta, err := rs.r.keda.KedaV1alpha1().TriggerAuthentications(rs.namespace).Get(rs.ctx, ref.Name, metav1.GetOptions{})
+		ta, err := rs.triggerAuthentication(ref.Name)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", desc, err)
 		}
 		spec, objNS = &ta.Spec, rs.namespace
 	case v1alpha1.ClusterTriggerAuthenticationKind:
 		desc = "ClusterTriggerAuthentication " + ref.Name
-		cta, err := rs.r.keda.KedaV1alpha1().ClusterTriggerAuthentications().Get(rs.ctx, ref.Name, metav1.GetOptions{})
+		cta, err := rs.clusterTriggerAuthentication(ref.Name)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", desc, err)
 		}
-		spec, objNS = &cta.Spec, rs.r.clusterAuthNamespace
+		spec, objNS, cluster = &cta.Spec, rs.r.clusterAuthNamespace, true
 		if objNS == "" && (len(spec.SecretTargetRef) > 0 || len(spec.ConfigMapTargetRef) > 0) {
 			return nil, fmt.Errorf("%s: no namespace is configured for the Secrets and ConfigMaps of ClusterTriggerAuthentications", desc)
 		}
@@ -244,18 +374,32 @@ func (rs *resolution) resolveAuth(ref *v1alpha1.AuthenticationRef) (map[string]s
 		return nil, fmt.Errorf("%s: %s: %w", desc, strings.Join(unsupported, ", "), ErrAuthSourceNotSupported)
 	}
 
+	// filePath: the file's parameters, and nothing else, as KEDA reads it.
+	// Only a ClusterTriggerAuthentication's is read; a
+	// TriggerAuthentication's is ignored (the webhook warns about it), so
+	// a namespace cannot read the operator's credential files.
+	if cluster && spec.FilePath != "" {
+		params, err := rs.fileParams(spec.FilePath)
+		if err != nil {
+			return nil, fmt.Errorf("%s: filePath %q: %w", desc, spec.FilePath, err)
+		}
+		return params, nil
+	}
+
 	params := map[string]string{}
 	for _, ref := range spec.SecretTargetRef {
-		v, err := rs.secretKey(objectKey{objNS, ref.Name}, ref.Key, false)
+		k := objectKey{objNS, ref.Name}
+		v, err := rs.secretKey(k, ref.Key, false)
 		if err != nil {
-			return nil, fmt.Errorf("%s: secretTargetRef parameter %q: %w", desc, ref.Parameter, err)
+			return nil, fmt.Errorf("%s: secretTargetRef parameter %q (key %q of Secret %s): %w", desc, ref.Parameter, ref.Key, k, err)
 		}
 		params[ref.Parameter] = *v
 	}
 	for _, ref := range spec.ConfigMapTargetRef {
-		v, err := rs.configMapKey(objectKey{objNS, ref.Name}, ref.Key, false)
+		k := objectKey{objNS, ref.Name}
+		v, err := rs.configMapKey(k, ref.Key, false)
 		if err != nil {
-			return nil, fmt.Errorf("%s: configMapTargetRef parameter %q: %w", desc, ref.Parameter, err)
+			return nil, fmt.Errorf("%s: configMapTargetRef parameter %q (key %q of ConfigMap %s): %w", desc, ref.Parameter, ref.Key, k, err)
 		}
 		params[ref.Parameter] = *v
 	}
@@ -273,14 +417,50 @@ func (rs *resolution) resolveAuth(ref *v1alpha1.AuthenticationRef) (map[string]s
 	return params, nil
 }
 
+// triggerAuthentication reads TriggerAuthentication name of rs's
+// namespace, from the lister when there is one.
+func (rs *resolution) triggerAuthentication(name string) (*v1alpha1.TriggerAuthentication, error) {
+	done := rs.reading(Ref{Kind: RefTriggerAuthentication, Namespace: rs.namespace, Name: name})
+	var ta *v1alpha1.TriggerAuthentication
+	var err error
+	if rs.r.useListers() {
+		ta, err = rs.r.taLister.TriggerAuthentications(rs.namespace).Get(name)
+	} else {
+		ta, err = rs.r.keda.KedaV1alpha1().TriggerAuthentications(rs.namespace).Get(rs.ctx, name, metav1.GetOptions{})
+	}
+	done(versionOf(RefTriggerAuthentication, ta, err))
+	return ta, apiError(err)
+}
+
+// clusterTriggerAuthentication reads ClusterTriggerAuthentication name,
+// from the lister when there is one.
+func (rs *resolution) clusterTriggerAuthentication(name string) (*v1alpha1.ClusterTriggerAuthentication, error) {
+	done := rs.reading(Ref{Kind: RefClusterTriggerAuthentication, Name: name})
+	var cta *v1alpha1.ClusterTriggerAuthentication
+	var err error
+	if rs.r.useListers() {
+		cta, err = rs.r.ctaLister.Get(name)
+	} else {
+		cta, err = rs.r.keda.KedaV1alpha1().ClusterTriggerAuthentications().Get(rs.ctx, name, metav1.GetOptions{})
+	}
+	done(versionOf(RefClusterTriggerAuthentication, cta, err))
+	return cta, apiError(err)
+}
+
+// apiError marks an API error as needing a retry unless it is NotFound,
+// which a watch undoes (the object's creation invalidates the triggers).
+func apiError(err error) error {
+	if err == nil || apierrors.IsNotFound(err) {
+		return err
+	}
+	return retry(err)
+}
+
 // unsupportedSources names the sources of spec ebb cannot read yet.
 func unsupportedSources(spec *v1alpha1.TriggerAuthenticationSpec) []string {
 	var out []string
 	if p := spec.PodIdentity; p != nil && p.Provider != "" && p.Provider != v1alpha1.PodIdentityProviderNone {
 		out = append(out, fmt.Sprintf("podIdentity provider %q", p.Provider))
-	}
-	if spec.FilePath != "" {
-		out = append(out, "filePath")
 	}
 	if spec.HashiCorpVault != nil {
 		out = append(out, "hashiCorpVault")
@@ -334,7 +514,7 @@ func (rs *resolution) env(container, name string) (string, error) {
 		case vf.ConfigMapKeyRef != nil:
 			v, err = rs.configMapKey(objectKey{ns, vf.ConfigMapKeyRef.Name}, vf.ConfigMapKeyRef.Key, ptrTrue(vf.ConfigMapKeyRef.Optional))
 		default:
-			return "", fmt.Errorf("environment variable %s of %s: only value, secretKeyRef and configMapKeyRef are supported", name, where)
+			return "", retry(fmt.Errorf("environment variable %s of %s: only value, secretKeyRef and configMapKeyRef are supported", name, where))
 		}
 		if err != nil {
 			return "", fmt.Errorf("environment variable %s of %s: %w", name, where, err)
@@ -374,7 +554,7 @@ func (rs *resolution) env(container, name string) (string, error) {
 			return *v, nil
 		}
 	}
-	return "", fmt.Errorf("environment variable %s is not set in %s", name, where)
+	return "", retry(fmt.Errorf("environment variable %s is not set in %s", name, where))
 }
 
 // container returns the named container of the scale target's pod
@@ -386,7 +566,7 @@ func (rs *resolution) container(name string) (*corev1.Container, error) {
 	cs := rs.target.Spec.Containers
 	if name == "" {
 		if len(cs) == 0 {
-			return nil, fmt.Errorf("%s has no containers", rs.targetDesc)
+			return nil, retry(fmt.Errorf("%s has no containers", rs.targetDesc))
 		}
 		return &cs[0], nil
 	}
@@ -395,7 +575,7 @@ func (rs *resolution) container(name string) (*corev1.Container, error) {
 			return &cs[i], nil
 		}
 	}
-	return nil, fmt.Errorf("%s has no container %q", rs.targetDesc, name)
+	return nil, retry(fmt.Errorf("%s has no container %q", rs.targetDesc, name))
 }
 
 // loadTarget reads the pod template of the scale target, once.
@@ -408,7 +588,7 @@ func (rs *resolution) loadTarget() error {
 	}
 	ref := rs.scaleTarget
 	if ref == nil || ref.Name == "" {
-		return errors.New("reading the environment needs spec.scaleTargetRef")
+		return retry(errors.New("reading the environment needs spec.scaleTargetRef"))
 	}
 	kind := ref.Kind
 	if kind == "" {
@@ -416,8 +596,8 @@ func (rs *resolution) loadTarget() error {
 	}
 	if (ref.APIVersion != "" && ref.APIVersion != appsv1.SchemeGroupVersion.String()) ||
 		(kind != "Deployment" && kind != "StatefulSet") {
-		return fmt.Errorf("reading the environment (env, <key>%s) needs a Deployment or StatefulSet target, not %s %s",
-			fromEnvSuffix, strings.TrimPrefix(ref.APIVersion+" "+kind, " "), ref.Name)
+		return retry(fmt.Errorf("reading the environment (env, <key>%s) needs a Deployment or StatefulSet target, not %s %s",
+			fromEnvSuffix, strings.TrimPrefix(ref.APIVersion+" "+kind, " "), ref.Name))
 	}
 	ns := rs.namespace
 	rs.targetDesc = fmt.Sprintf("%s %s/%s", kind, ns, ref.Name)
@@ -425,13 +605,13 @@ func (rs *resolution) loadTarget() error {
 	case "Deployment":
 		d, err := rs.r.kube.AppsV1().Deployments(ns).Get(rs.ctx, ref.Name, metav1.GetOptions{})
 		if err != nil {
-			return fmt.Errorf("%s: %w", rs.targetDesc, err)
+			return retry(fmt.Errorf("%s: %w", rs.targetDesc, err))
 		}
 		rs.target = &d.Spec.Template
 	case "StatefulSet":
 		s, err := rs.r.kube.AppsV1().StatefulSets(ns).Get(rs.ctx, ref.Name, metav1.GetOptions{})
 		if err != nil {
-			return fmt.Errorf("%s: %w", rs.targetDesc, err)
+			return retry(fmt.Errorf("%s: %w", rs.targetDesc, err))
 		}
 		rs.target = &s.Spec.Template
 	}
@@ -447,12 +627,14 @@ func (rs *resolution) secret(k objectKey, optional bool) (*corev1.Secret, error)
 		}
 		return s, nil
 	}
+	done := rs.reading(Ref{Kind: RefSecret, Namespace: k.namespace, Name: k.name})
 	s, err := rs.r.kube.CoreV1().Secrets(k.namespace).Get(rs.ctx, k.name, metav1.GetOptions{})
+	done(versionOf(RefSecret, s, err))
 	switch {
 	case apierrors.IsNotFound(err):
 		s = nil
 	case err != nil:
-		return nil, fmt.Errorf("getting Secret %s: %w", k, err)
+		return nil, retry(fmt.Errorf("getting Secret %s: %w", k, err))
 	}
 	if rs.secrets == nil {
 		rs.secrets = map[objectKey]*corev1.Secret{}
@@ -500,12 +682,14 @@ func (rs *resolution) configMap(k objectKey, optional bool) (*corev1.ConfigMap, 
 		}
 		return c, nil
 	}
+	done := rs.reading(Ref{Kind: RefConfigMap, Namespace: k.namespace, Name: k.name})
 	c, err := rs.r.kube.CoreV1().ConfigMaps(k.namespace).Get(rs.ctx, k.name, metav1.GetOptions{})
+	done(versionOf(RefConfigMap, c, err))
 	switch {
 	case apierrors.IsNotFound(err):
 		c = nil
 	case err != nil:
-		return nil, fmt.Errorf("getting ConfigMap %s: %w", k, err)
+		return nil, retry(fmt.Errorf("getting ConfigMap %s: %w", k, err))
 	}
 	if rs.configMaps == nil {
 		rs.configMaps = map[objectKey]*corev1.ConfigMap{}

@@ -144,6 +144,10 @@ func authKedaObjects() []runtime.Object {
 			SecretTargetRef: []v1alpha1.AuthSecretTargetRef{{Parameter: "password", Name: "app-secret", Key: "password"}},
 			HashiCorpVault:  &v1alpha1.HashiCorpVault{},
 		}),
+		ta("file-ignored", v1alpha1.TriggerAuthenticationSpec{
+			FilePath:        "creds.json",
+			SecretTargetRef: []v1alpha1.AuthSecretTargetRef{{Parameter: "password", Name: "app-secret", Key: "password"}},
+		}),
 		ta("pod-identity", v1alpha1.TriggerAuthenticationSpec{
 			PodIdentity: &v1alpha1.AuthPodIdentity{Provider: v1alpha1.PodIdentityProviderAwsEKS},
 		}),
@@ -180,6 +184,7 @@ func TestAuthResolver(t *testing.T) {
 		wantAuth   map[string]string
 		wantErr    []string // substrings of the error
 		wantErrIs  error
+		wantRetry  bool // the error is retried with backoff (no watched change fixes it)
 		noKubeGets bool // nothing but the authentication object is read
 	}{
 		"no auth, no env": {
@@ -206,10 +211,11 @@ func TestAuthResolver(t *testing.T) {
 			},
 		},
 		"env defaults to envSourceContainerName": {
-			target:   &v1alpha1.ScaleTarget{Name: "web", EnvSourceContainerName: "sidecar"},
-			authRef:  &v1alpha1.AuthenticationRef{Name: "env"},
-			wantErr:  []string{`env parameter "password"`, "FROM_SECRET", "container sidecar of Deployment apps/web"},
-			wantAuth: nil,
+			target:    &v1alpha1.ScaleTarget{Name: "web", EnvSourceContainerName: "sidecar"},
+			authRef:   &v1alpha1.AuthenticationRef{Name: "env"},
+			wantErr:   []string{`env parameter "password"`, "FROM_SECRET", "container sidecar of Deployment apps/web"},
+			wantAuth:  nil,
+			wantRetry: true,
 		},
 		"FromEnv: plain, secretKeyRef, configMapKeyRef": {
 			target: deployment,
@@ -246,24 +252,28 @@ func TestAuthResolver(t *testing.T) {
 			noKubeGets: true,
 		},
 		"FromEnv on a custom resource target": {
-			target:   &v1alpha1.ScaleTarget{Name: "custom", APIVersion: "example.com/v1", Kind: "Thing"},
-			metadata: map[string]string{"hostFromEnv": "PLAIN"},
-			wantErr:  []string{"metadata hostFromEnv", "needs a Deployment or StatefulSet target", "example.com/v1 Thing custom"},
+			target:    &v1alpha1.ScaleTarget{Name: "custom", APIVersion: "example.com/v1", Kind: "Thing"},
+			metadata:  map[string]string{"hostFromEnv": "PLAIN"},
+			wantErr:   []string{"metadata hostFromEnv", "needs a Deployment or StatefulSet target", "example.com/v1 Thing custom"},
+			wantRetry: true,
 		},
 		"FromEnv: unknown container": {
-			target:   &v1alpha1.ScaleTarget{Name: "web", EnvSourceContainerName: "nope"},
-			metadata: map[string]string{"hostFromEnv": "PLAIN"},
-			wantErr:  []string{`Deployment apps/web has no container "nope"`},
+			target:    &v1alpha1.ScaleTarget{Name: "web", EnvSourceContainerName: "nope"},
+			metadata:  map[string]string{"hostFromEnv": "PLAIN"},
+			wantErr:   []string{`Deployment apps/web has no container "nope"`},
+			wantRetry: true,
 		},
 		"FromEnv: variable not set": {
-			target:   deployment,
-			metadata: map[string]string{"hostFromEnv": "UNSET"},
-			wantErr:  []string{"metadata hostFromEnv", "UNSET is not set in container main of Deployment apps/web"},
+			target:    deployment,
+			metadata:  map[string]string{"hostFromEnv": "UNSET"},
+			wantErr:   []string{"metadata hostFromEnv", "UNSET is not set in container main of Deployment apps/web"},
+			wantRetry: true,
 		},
 		"FromEnv: optional reference to a missing Secret is unset": {
-			target:   deployment,
-			metadata: map[string]string{"hostFromEnv": "OPTIONAL"},
-			wantErr:  []string{"OPTIONAL is not set"},
+			target:    deployment,
+			metadata:  map[string]string{"hostFromEnv": "OPTIONAL"},
+			wantErr:   []string{"OPTIONAL is not set"},
+			wantRetry: true,
 		},
 		"FromEnv: secretKeyRef to a missing key": {
 			target:   deployment,
@@ -271,14 +281,16 @@ func TestAuthResolver(t *testing.T) {
 			wantErr:  []string{"NO_KEY", `no key "absent" in Secret apps/app-secret`},
 		},
 		"FromEnv: fieldRef is not supported": {
-			target:   deployment,
-			metadata: map[string]string{"podFromEnv": "POD_NAME"},
-			wantErr:  []string{"POD_NAME", "only value, secretKeyRef and configMapKeyRef are supported"},
+			target:    deployment,
+			metadata:  map[string]string{"podFromEnv": "POD_NAME"},
+			wantErr:   []string{"POD_NAME", "only value, secretKeyRef and configMapKeyRef are supported"},
+			wantRetry: true,
 		},
 		"FromEnv: missing target": {
-			target:   &v1alpha1.ScaleTarget{Name: "absent"},
-			metadata: map[string]string{"hostFromEnv": "PLAIN"},
-			wantErr:  []string{"Deployment apps/absent", "not found"},
+			target:    &v1alpha1.ScaleTarget{Name: "absent"},
+			metadata:  map[string]string{"hostFromEnv": "PLAIN"},
+			wantErr:   []string{"Deployment apps/absent", "not found"},
+			wantRetry: true,
 		},
 		"ClusterTriggerAuthentication reads from the cluster namespace": {
 			target:   deployment,
@@ -309,7 +321,7 @@ func TestAuthResolver(t *testing.T) {
 		"missing Secret": {
 			target:  deployment,
 			authRef: &v1alpha1.AuthenticationRef{Name: "missing-secret"},
-			wantErr: []string{"TriggerAuthentication apps/missing-secret", `secretTargetRef parameter "password"`, "no Secret apps/nope"},
+			wantErr: []string{"TriggerAuthentication apps/missing-secret", `secretTargetRef parameter "password" (key "password" of Secret apps/nope)`, "no Secret apps/nope"},
 		},
 		"missing Secret key": {
 			target:  deployment,
@@ -322,14 +334,16 @@ func TestAuthResolver(t *testing.T) {
 			wantErr: []string{`configMapTargetRef parameter "port"`, `no key "port" in ConfigMap apps/app-config`},
 		},
 		"env source not set": {
-			target:  deployment,
-			authRef: &v1alpha1.AuthenticationRef{Name: "env-missing"},
-			wantErr: []string{`env parameter "x"`, "UNSET is not set"},
+			target:    deployment,
+			authRef:   &v1alpha1.AuthenticationRef{Name: "env-missing"},
+			wantErr:   []string{`env parameter "x"`, "UNSET is not set"},
+			wantRetry: true,
 		},
 		"env source on a custom resource target": {
-			target:  &v1alpha1.ScaleTarget{Name: "custom", APIVersion: "example.com/v1", Kind: "Thing"},
-			authRef: &v1alpha1.AuthenticationRef{Name: "env"},
-			wantErr: []string{"needs a Deployment or StatefulSet target"},
+			target:    &v1alpha1.ScaleTarget{Name: "custom", APIVersion: "example.com/v1", Kind: "Thing"},
+			authRef:   &v1alpha1.AuthenticationRef{Name: "env"},
+			wantErr:   []string{"needs a Deployment or StatefulSet target"},
+			wantRetry: true,
 		},
 		"hashiCorpVault is not supported": {
 			target:     deployment,
@@ -350,11 +364,15 @@ func TestAuthResolver(t *testing.T) {
 			wantErr:   []string{"azureKeyVault", "gcpSecretManager", "awsSecretManager", "boundServiceAccountToken", "not supported yet"},
 			wantErrIs: ErrAuthSourceNotSupported,
 		},
-		"filePath is not supported": {
-			target:    deployment,
-			authRef:   &v1alpha1.AuthenticationRef{Name: "cluster-file", Kind: v1alpha1.ClusterTriggerAuthenticationKind},
-			wantErr:   []string{"ClusterTriggerAuthentication cluster-file", "filePath", "not supported yet"},
-			wantErrIs: ErrAuthSourceNotSupported,
+		"filePath without a root directory": {
+			target:  deployment,
+			authRef: &v1alpha1.AuthenticationRef{Name: "cluster-file", Kind: v1alpha1.ClusterTriggerAuthenticationKind},
+			wantErr: []string{"ClusterTriggerAuthentication cluster-file", `filePath "creds.json"`, "no root directory", "--filepath-auth-root-path"},
+		},
+		"a TriggerAuthentication's filePath is ignored": {
+			target:   deployment,
+			authRef:  &v1alpha1.AuthenticationRef{Name: "file-ignored"},
+			wantAuth: map[string]string{"password": "s3cr3t-pw"},
 		},
 	}
 	for name, tc := range tests {
@@ -409,6 +427,12 @@ func TestAuthResolver(t *testing.T) {
 				}
 				if tc.wantErrIs != nil && !errors.Is(err, tc.wantErrIs) {
 					t.Errorf("error %q is not %v", err, tc.wantErrIs)
+				}
+				var re *ResolveError
+				if !errors.As(err, &re) {
+					t.Errorf("error %q is not a *ResolveError", err)
+				} else if re.Retry != tc.wantRetry {
+					t.Errorf("error %q: Retry = %v, want %v", err, re.Retry, tc.wantRetry)
 				}
 				for _, v := range secretValues {
 					if strings.Contains(err.Error(), v) {

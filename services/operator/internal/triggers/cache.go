@@ -82,6 +82,15 @@ func WithJobResolver(r JobResolver) Option {
 	return func(c *Cache) { c.resolveJob = r }
 }
 
+// WithAuthResolver resolves the triggers of ScaledObjects and ScaledJobs
+// with r (its Resolve and ResolveJob), and indexes what each resolution
+// read (Secrets, ConfigMaps, authentication objects, filePath files), so
+// that a change to one of them invalidates the triggers built from it (see
+// Changed). It replaces WithResolver and WithJobResolver.
+func WithAuthResolver(r *AuthResolver) Option {
+	return func(c *Cache) { c.auth = r }
+}
+
 // WithScalerConstructor replaces scaler.New, for tests of the cache's
 // users.
 func WithScalerConstructor(f func(scalers.Config, scaler.Deps) (scaler.Scaler, error)) Option {
@@ -96,30 +105,39 @@ type Cache struct {
 	deps       scaler.Deps
 	resolve    Resolver
 	resolveJob JobResolver
+	auth       *AuthResolver
 	newScaler  func(scalers.Config, scaler.Deps) (scaler.Scaler, error)
 
 	mu      sync.Mutex
-	entries map[entryKey]*entry
-	closed  bool
-}
-
-// entryKey names the object an entry belongs to: a ScaledObject and a
-// ScaledJob of the same name are distinct.
-type entryKey struct {
-	kind string
-	cache.ObjectName
+	entries map[Owner]*entry
+	// refs indexes the entries by what their resolution read: an object
+	// changed → the entries built from it (see Changed).
+	refs         map[Ref]map[*entry]struct{}
+	onInvalidate func(Owner)
+	closed       bool
 }
 
 // entry is the scalers of one ScaledObject generation. triggers, formula
 // and formulaErr are written once, before ready is closed, and only read
-// after.
+// after. reads, built, dirty and stale are guarded by the Cache's mu.
 type entry struct {
+	owner      Owner
 	uid        types.UID
 	generation int64
 	ready      chan struct{}
 	triggers   []Trigger
 	formula    *formula.Program
 	formulaErr error
+
+	// reads are the objects the build read, with their versions.
+	reads map[Ref]*read
+	// built is set when the build has finished.
+	built bool
+	// dirty: an object the build read changed while it ran.
+	dirty bool
+	// stale: built from an object that has changed since; the next use
+	// builds anew. Set from dirty when the build ends.
+	stale bool
 }
 
 // NewCache returns an empty Cache whose scalers get deps.
@@ -129,7 +147,8 @@ func NewCache(deps scaler.Deps, opts ...Option) *Cache {
 		resolve:    DefaultResolver,
 		resolveJob: DefaultJobResolver,
 		newScaler:  scaler.New,
-		entries:    map[entryKey]*entry{},
+		entries:    map[Owner]*entry{},
+		refs:       map[Ref]map[*entry]struct{}{},
 	}
 	for _, o := range opts {
 		o(c)
@@ -178,7 +197,8 @@ func DefaultJobResolver(sj *v1alpha1.ScaledJob, index int) (scalers.Trigger, err
 
 // Scalers returns the triggers of so, in trigger order, with their scalers.
 // They are built on the first call for a ScaledObject generation (UID and
-// metadata.generation) and reused after; a newer generation (or a new UID
+// metadata.generation), and again after an object their resolution read
+// changed (see Changed), and reused in between; a newer generation (or a new UID
 // under the same name) replaces them, and the old scalers are closed. A
 // call with an older generation than the cached one gets the cached, newer
 // triggers. Per-trigger build failures are in Trigger.Err; the error is
@@ -196,9 +216,15 @@ func (c *Cache) Scalers(so *v1alpha1.ScaledObject) ([]Trigger, error) {
 // Scalers' are. They are kept apart from those of a ScaledObject of the
 // same name. The returned slice is shared: do not modify it.
 func (c *Cache) JobScalers(sj *v1alpha1.ScaledJob) ([]Trigger, error) {
-	key := entryKey{kind: v1alpha1.ScaledJobKind, ObjectName: cache.ObjectName{Namespace: sj.Namespace, Name: sj.Name}}
+	key := Owner{Kind: v1alpha1.ScaledJobKind, ObjectName: cache.ObjectName{Namespace: sj.Namespace, Name: sj.Name}}
 	e, err := c.entry(key, sj.UID, sj.Generation, func(e *entry) {
-		e.triggers = c.build(sj.Spec.Triggers, func(i int) (scalers.Trigger, error) { return c.resolveJob(sj, i) })
+		track := c.tracker(e)
+		e.triggers = c.build(sj.Spec.Triggers, func(i int) (scalers.Trigger, error) {
+			if c.auth != nil {
+				return c.auth.resolveJobTracked(sj, i, track)
+			}
+			return c.resolveJob(sj, i)
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -221,9 +247,15 @@ func (c *Cache) Formula(so *v1alpha1.ScaledObject) (*formula.Program, error) {
 // soEntry returns the built entry of so's generation, building it on
 // first use.
 func (c *Cache) soEntry(so *v1alpha1.ScaledObject) (*entry, error) {
-	key := entryKey{kind: v1alpha1.ScaledObjectKind, ObjectName: cache.ObjectName{Namespace: so.Namespace, Name: so.Name}}
+	key := Owner{Kind: v1alpha1.ScaledObjectKind, ObjectName: cache.ObjectName{Namespace: so.Namespace, Name: so.Name}}
 	return c.entry(key, so.UID, so.Generation, func(e *entry) {
-		e.triggers = c.build(so.Spec.Triggers, func(i int) (scalers.Trigger, error) { return c.resolve(so, i) })
+		track := c.tracker(e)
+		e.triggers = c.build(so.Spec.Triggers, func(i int) (scalers.Trigger, error) {
+			if c.auth != nil {
+				return c.auth.resolveTracked(so, i, track)
+			}
+			return c.resolve(so, i)
+		})
 		if so.HasScalingModifiersFormula() {
 			e.formula, e.formulaErr = formula.Compile(so.Spec.Advanced.ScalingModifiers.Formula, formula.Variables(so.Spec.Triggers))
 			if e.formulaErr != nil {
@@ -234,30 +266,49 @@ func (c *Cache) soEntry(so *v1alpha1.ScaledObject) (*entry, error) {
 }
 
 // entry returns the built entry of key's generation (uid and generation),
-// building it with build on first use.
-func (c *Cache) entry(key entryKey, uid types.UID, generation int64, build func(*entry)) (*entry, error) {
+// building it with build on first use, or when the entry is stale (built
+// from an object that has changed since).
+func (c *Cache) entry(key Owner, uid types.UID, generation int64, build func(*entry)) (*entry, error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return nil, ErrClosed
 	}
 	e := c.entries[key]
-	if e != nil && e.uid == uid && e.generation >= generation {
+	if e != nil && e.uid == uid && (e.generation > generation || (e.generation == generation && !e.stale)) {
+		// The cached generation, or a newer one than the caller's (even
+		// stale: a caller with the newer object rebuilds it).
 		c.mu.Unlock()
 		<-e.ready
 		return e, nil
 	}
 	old := e
-	e = &entry{uid: uid, generation: generation, ready: make(chan struct{})}
+	if old != nil {
+		c.dropRefs(old)
+	}
+	e = &entry{owner: key, uid: uid, generation: generation, ready: make(chan struct{})}
 	c.entries[key] = e
 	c.mu.Unlock()
 
 	// Build outside the lock; others asking for this generation wait on
 	// ready, others asking for other keys are not held up.
 	build(e)
+
+	c.mu.Lock()
+	e.built = true
+	// An object the build read changed while it ran: what it read may be
+	// stale. Callers waiting for this build get it; the next use builds
+	// anew, and the owner's controller hears of it.
+	stale := e.dirty && c.entries[key] == e
+	e.stale = stale
+	notify := c.onInvalidate
+	c.mu.Unlock()
 	close(e.ready)
 	if old != nil {
 		closeEntry(old)
+	}
+	if stale && notify != nil {
+		notify(key)
 	}
 	return e, nil
 }
@@ -327,19 +378,22 @@ func closeEntry(e *entry) {
 // Forget closes and drops the scalers of the ScaledObject key, for when it
 // is deleted.
 func (c *Cache) Forget(key cache.ObjectName) {
-	c.forget(entryKey{kind: v1alpha1.ScaledObjectKind, ObjectName: key})
+	c.forget(Owner{Kind: v1alpha1.ScaledObjectKind, ObjectName: key})
 }
 
 // ForgetJob closes and drops the scalers of the ScaledJob key, for when it
 // is deleted (or paused).
 func (c *Cache) ForgetJob(key cache.ObjectName) {
-	c.forget(entryKey{kind: v1alpha1.ScaledJobKind, ObjectName: key})
+	c.forget(Owner{Kind: v1alpha1.ScaledJobKind, ObjectName: key})
 }
 
-func (c *Cache) forget(key entryKey) {
+func (c *Cache) forget(key Owner) {
 	c.mu.Lock()
 	e := c.entries[key]
 	delete(c.entries, key)
+	if e != nil {
+		c.dropRefs(e)
+	}
 	c.mu.Unlock()
 	if e != nil {
 		closeEntry(e)
@@ -351,7 +405,8 @@ func (c *Cache) forget(key entryKey) {
 func (c *Cache) Close() {
 	c.mu.Lock()
 	entries := c.entries
-	c.entries = map[entryKey]*entry{}
+	c.entries = map[Owner]*entry{}
+	c.refs = map[Ref]map[*entry]struct{}{}
 	c.closed = true
 	c.mu.Unlock()
 	for _, e := range entries {

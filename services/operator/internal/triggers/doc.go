@@ -1,5 +1,6 @@
 // Package triggers keeps the live scalers of each ScaledObject: one
-// scaler.Scaler per trigger, built once per ScaledObject generation, shared
+// scaler.Scaler per trigger, built once per ScaledObject generation (and
+// again when an object its resolution read changes), shared
 // by every reader (the gRPC MetricsService, the scale loop), and closed when
 // the generation changes or the ScaledObject goes away, so no connection
 // outlives the spec it was built from. A ScaledJob's triggers are kept the
@@ -14,6 +15,17 @@
 // metrics (RegisterMetrics) and bounded (Trigger.PollTimeout: the caller's
 // bound, DefaultPollTimeout for the operator's readers, or the scaler's
 // own shorter timeout).
+//
+// Triggers are resolved, with WithAuthResolver, by an AuthResolver that
+// tells the Cache every object it reads (TriggerAuthentications,
+// ClusterTriggerAuthentications, Secrets, ConfigMaps, filePath files) with
+// the version read. The Cache indexes its entries by those objects, and
+// Changed (fed by informers through EventHandler, and by WatchFiles)
+// invalidates the entries built from an object that has changed since:
+// their scalers are closed, the next use resolves and builds them again,
+// and the owner's controller is told (SetInvalidationHandler). A
+// resolution that fails is a *ResolveError, which says whether a watched
+// change will fix it or it needs a retry.
 //
 // The HPA metric of an external or external-push trigger is named by its
 // scaler (GetMetricSpec), not by its metadata: Trigger.ResolveMetric asks

@@ -19,10 +19,14 @@ var (
 		Namespace: "ebb", Subsystem: "scaler", Name: "call_errors_total",
 		Help: "Failed polls of a trigger's event source, by trigger type and operation (is_active: the scale loop; get_metrics: an HPA read; scaled_job: the ScaledJob loop).",
 	}, []string{"type", "operation"})
+	invalidations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "ebb", Subsystem: "triggers", Name: "invalidations_total",
+		Help: "ScaledObjects and ScaledJobs whose triggers were built again because an object their resolution read changed, by kind of that object (Secret, ConfigMap, TriggerAuthentication, ClusterTriggerAuthentication, File).",
+	}, []string{"kind"})
 )
 
-// RegisterMetrics registers the scaler call metrics with reg. Call it once
-// per registry.
+// RegisterMetrics registers the scaler call metrics and the invalidation
+// counter with reg. Call it once per registry.
 func RegisterMetrics(reg prometheus.Registerer) error {
-	return errors.Join(reg.Register(callDuration), reg.Register(callErrors))
+	return errors.Join(reg.Register(callDuration), reg.Register(callErrors), reg.Register(invalidations))
 }
