@@ -24,6 +24,6 @@ func FuzzBeanstalkd(f *testing.F) {
 		}
 		ap := map[string]string{"server": authValue, "tube": authValue, "password": authValue}
 		tr := Trigger{Index: 0, Type: "beanstalkd", Metadata: md, AuthParams: ap, AsMetricSource: asMetricSource}
-		checkFuzzedParse(t, tr, nil, marked)
+		checkParseFuzz(t, tr, nil, marked)
 	})
 }

@@ -9,7 +9,7 @@ func FuzzEtcd(f *testing.F) {
 	// Seeds: endpoints, watchKey, value, activationValue,
 	// watchProgressNotifyInterval, username, password, tls, cert, key, and
 	// whether the authentication values are marked (see
-	// fuzzParseNATSEtcd).
+	// checkParseFuzz).
 	f.Add("etcd:2379", "/jobs", "5", "", "", "", "", "", "", "", false)
 	f.Add("a:1, b:2", "k", "0.75", "0.5", "30", "root", "pw", "enable", "C", "K", false)
 	f.Add("", "", "", "", "", "", "", "", "", "", false)
@@ -28,6 +28,6 @@ func FuzzEtcd(f *testing.F) {
 				ap[k] = v
 			}
 		}
-		fuzzParseNATSEtcd(t, Trigger{Index: 0, Type: "etcd", Metadata: md, AuthParams: ap}, marked)
+		checkParseFuzz(t, Trigger{Index: 0, Type: "etcd", Metadata: md, AuthParams: ap}, nil, marked)
 	})
 }
