@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -64,7 +65,17 @@ type Options struct {
 	// pods whose images are all here: image repository (without tag) →
 	// local binary, the image's entrypoint.
 	Images map[string]string
+	// HPASyncPeriod overrides the HPA controller's sync period (the
+	// package's HPASyncPeriod, 5 s, when zero).
+	HPASyncPeriod time.Duration
+	// AuditLog makes kube-apiserver write an audit log (level Metadata:
+	// user, user agent, verb, resource of every request) to AuditLogPath,
+	// to count a client's requests.
+	AuditLog bool
 }
+
+// AuditLogPath is the audit log of a cluster started with Options.AuditLog.
+func (c *Cluster) AuditLogPath() string { return filepath.Join(c.Dir, "audit.log") }
 
 // addProcess records p so Stop stops it.
 func (c *Cluster) addProcess(p *Process) {

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -191,10 +192,35 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string, gateway ne
 	}
 	c.APIServerAddr = netip.AddrPortFrom(gateway, uint16(port))
 	p := c.PKI.Path
+	var extra []string
+	if c.opts.AuditLog {
+		// Metadata for every request but the health checks; events are
+		// requests like any other.
+		policy := filepath.Join(c.Dir, "audit-policy.yaml")
+		const policyYAML = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: None
+  nonResourceURLs: ["/healthz*", "/readyz*", "/livez*"]
+- level: Metadata
+`
+		if err := os.WriteFile(policy, []byte(policyYAML), 0o600); err != nil {
+			return err
+		}
+		extra = append(extra,
+			"--audit-policy-file="+policy,
+			"--audit-log-path="+c.AuditLogPath(),
+			"--audit-log-format=json",
+			"--audit-log-mode=batch",
+			"--audit-log-batch-max-wait=1s",
+			"--audit-log-maxsize=2000",
+		)
+	}
 	if _, err := c.StartProcess(ProcessSpec{
 		Name: "kube-apiserver",
 		Path: c.Bins.KubeAPIServer,
-		Args: []string{
+		Args: append([]string{
 			"--etcd-servers=" + etcdURL,
 			"--etcd-prefix=/" + c.Name,
 			"--bind-address=" + gateway.String(),
@@ -221,7 +247,7 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string, gateway ne
 			"--allow-privileged=true",
 			"--profiling=false",
 			"--v=1",
-		},
+		}, extra...),
 	}); err != nil {
 		return err
 	}
@@ -263,7 +289,7 @@ func (c *Cluster) startControllerManager(ctx context.Context, serviceCIDR netip.
 			"--service-account-private-key-file=" + c.PKI.Path(saKeyFile),
 			"--root-ca-file=" + c.PKI.Path(caCertFile),
 			"--service-cluster-ip-range=" + serviceCIDR.String(),
-			"--horizontal-pod-autoscaler-sync-period=" + HPASyncPeriod.String(),
+			"--horizontal-pod-autoscaler-sync-period=" + cmp.Or(c.opts.HPASyncPeriod, HPASyncPeriod).String(),
 			"--bind-address=127.0.0.1",
 			"--secure-port=" + strconv.Itoa(port),
 			"--cert-dir=" + filepath.Join(c.Dir, "kcm"),

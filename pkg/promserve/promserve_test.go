@@ -40,3 +40,30 @@ func TestHandler(t *testing.T) {
 		}
 	}
 }
+
+func TestHandlerProfiling(t *testing.T) {
+	reg, err := NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, enabled := range []bool{false, true} {
+		srv := httptest.NewServer(Handler(reg, klog.Background(), WithProfiling(enabled)))
+		resp, err := http.Get(srv.URL + "/debug/pprof/goroutine?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		srv.Close()
+		want := http.StatusNotFound
+		if enabled {
+			want = http.StatusOK
+		}
+		if resp.StatusCode != want {
+			t.Errorf("profiling %v: /debug/pprof/goroutine answered %d, want %d", enabled, resp.StatusCode, want)
+		}
+		if enabled && !strings.Contains(string(body), "goroutine profile:") {
+			t.Errorf("profiling on: not a goroutine profile: %.200s", body)
+		}
+	}
+}

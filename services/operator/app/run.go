@@ -249,6 +249,8 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	// StatefulSets' replicas from slim informer caches (no API request per
 	// poll); other kinds and writes go through /scale.
 	replicas := targetReplicas(kubeFactory, scaleClient, pods)
+	soController.SetReplicas(replicas, kubeFactory.Apps().V1().Deployments().Informer().HasSynced,
+		kubeFactory.Apps().V1().StatefulSets().Informer().HasSynced)
 	loop := scaleloop.New(soInformer.Lister(), triggerCache, replicas, recorder,
 		soController.Enqueue, clock.RealClock{},
 		scaleloop.WithPollTimeout(triggers.DefaultPollTimeout),
@@ -455,7 +457,7 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	}
 
 	metricsServer := &http.Server{
-		Handler:           promserve.Handler(reg, logger.WithName("metrics")),
+		Handler:           promserve.Handler(reg, logger.WithName("metrics"), promserve.WithProfiling(cfg.Profiling)),
 		ReadHeaderTimeout: readHeaderTimeout,
 	}
 

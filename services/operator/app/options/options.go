@@ -79,6 +79,9 @@ type Options struct {
 	HealthBindAddress string
 	// MetricsBindAddress serves Prometheus /metrics.
 	MetricsBindAddress string
+	// Profiling also serves Go's runtime profiles at /debug/pprof/ on
+	// MetricsBindAddress.
+	Profiling bool
 	// CertDir holds tls.crt, tls.key and ca.crt for the gRPC server.
 	CertDir string
 
@@ -172,6 +175,8 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"Address of the plaintext gRPC health server (grpc.health.v1.Health) for kubelet probes. \"0\" turns it off.")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress,
 		"Address of the HTTP server of Prometheus metrics at /metrics. \"0\" turns it off.")
+	fs.BoolVar(&o.Profiling, "profiling", o.Profiling,
+		"Also serve Go's runtime profiles (pprof) at /debug/pprof/ on --metrics-bind-address. Off by default: a profile costs CPU and shows the process's internals.")
 	fs.StringVar(&o.CertDir, "cert-dir", o.CertDir,
 		"Directory holding tls.crt, tls.key and ca.crt for the gRPC server, such as a mounted cert-manager Secret. "+
 			"The files are reloaded when they change. The CA verifies client certificates.")
@@ -299,6 +304,7 @@ type Config struct {
 	GRPCBindAddress    string
 	HealthBindAddress  string
 	MetricsBindAddress string
+	Profiling          bool
 	CertDir            string
 	WatchNamespace     string
 	Workers            int
@@ -327,6 +333,7 @@ func (o *Options) Config() (*Config, error) {
 		GRPCBindAddress:        o.GRPCBindAddress,
 		HealthBindAddress:      o.HealthBindAddress,
 		MetricsBindAddress:     o.MetricsBindAddress,
+		Profiling:              o.Profiling,
 		CertDir:                o.CertDir,
 		WatchNamespace:         o.WatchNamespace,
 		Workers:                o.Workers,

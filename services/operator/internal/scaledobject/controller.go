@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	autoscalingv2informers "k8s.io/client-go/informers/autoscaling/v2"
@@ -71,6 +74,17 @@ type Controller struct {
 	// the trigger cache (once per generation) once it is set.
 	formula func(so *v1alpha1.ScaledObject) (*formula.Program, error)
 
+	// replicas reads scale targets' replicas; through /scale until
+	// SetReplicas gives it informer caches.
+	replicas ReplicaReader
+	// written holds, per ScaledObject, the object the controller's last
+	// write returned, until the informer's cache has caught up with it:
+	// a sync that starts from an older cached copy (an HPA event can
+	// overtake the ScaledObject's own) uses it instead, and writes nothing
+	// it has already written, instead of a write doomed to a conflict.
+	writtenMu sync.Mutex
+	written   map[cache.ObjectName]*v1alpha1.ScaledObject
+
 	soLister  kedalisters.ScaledObjectLister
 	hpaLister autoscalingv2listers.HorizontalPodAutoscalerLister
 	synced    []cache.InformerSynced
@@ -87,6 +101,8 @@ func NewController(logger klog.Logger, kubeClient kubernetes.Interface, kedaClie
 		kubeClient:  kubeClient,
 		kedaClient:  kedaClient,
 		scaleClient: scaleClient,
+		replicas:    scaleloop.ScaleReplicas{Client: scaleClient},
+		written:     map[cache.ObjectName]*v1alpha1.ScaledObject{},
 		mapper:      mapper,
 		recorder:    recorder,
 		metrics:     scalerMetrics{},
@@ -145,6 +161,20 @@ func compileFormula(so *v1alpha1.ScaledObject) (*formula.Program, error) {
 	return p, nil
 }
 
+// ReplicaReader reads a scale target's desired replicas (spec.replicas of
+// its /scale); NotFound when the target does not exist.
+type ReplicaReader interface {
+	Get(ctx context.Context, namespace string, gr schema.GroupResource, name string) (int32, error)
+}
+
+// SetReplicas makes the controller read targets' replicas through r (the
+// scale loop's informer-backed reader, so a reconcile costs no request),
+// whose caches Run waits for with synced; call it before Run.
+func (c *Controller) SetReplicas(r ReplicaReader, synced ...cache.InformerSynced) {
+	c.replicas = r
+	c.synced = append(c.synced, synced...)
+}
+
 // SetScaleLoop connects the scale loop; call it before Run.
 func (c *Controller) SetScaleLoop(loop ScaleLoop) { c.loop = loop }
 
@@ -190,10 +220,13 @@ func needsSync(oldObj, newObj interface{}) bool {
 	if !ok1 || !ok2 {
 		return true
 	}
+	// ebb's finalizer added (by this controller, whose sync goes on with
+	// the object it wrote) needs no sync; removed by someone else, it must
+	// come back.
 	return o.Generation != n.Generation ||
 		!maps.Equal(o.Labels, n.Labels) ||
 		!maps.Equal(o.Annotations, n.Annotations) ||
-		len(o.Finalizers) != len(n.Finalizers) ||
+		(slices.Contains(o.Finalizers, v1alpha1.Finalizer) && !slices.Contains(n.Finalizers, v1alpha1.Finalizer)) ||
 		(o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil)
 }
 

@@ -246,9 +246,10 @@ func TestSyncCreatesHPAAndStatus(t *testing.T) {
 	if st.ScaleTargetGVKR == nil || st.ScaleTargetGVKR.Resource != "deployments" || st.ScaleTargetKind != "apps/v1.Deployment" {
 		t.Errorf("scale target = %q %+v", st.ScaleTargetKind, st.ScaleTargetGVKR)
 	}
-	// The HPA controller has not read the metrics yet: Ready is not True.
-	if r := st.Conditions.Ready(); r.Status != metav1.ConditionUnknown || r.Reason != reasonHPAPending {
-		t.Errorf("Ready = %+v, want Unknown/%s", r, reasonHPAPending)
+	// The HPA controller has not read the metrics yet: ebb's part is done,
+	// so Ready is True.
+	if r := st.Conditions.Ready(); r.Status != metav1.ConditionTrue || r.Reason != v1alpha1.ScaledObjectReadyReason {
+		t.Errorf("Ready = %+v, want True/%s", r, v1alpha1.ScaledObjectReadyReason)
 	}
 	if !st.Conditions.AreInitialized() {
 		t.Errorf("conditions not initialized: %+v", st.Conditions)
@@ -319,7 +320,7 @@ func TestSyncForeignHPA(t *testing.T) {
 		"adopted with transfer-hpa-ownership": {
 			transfer:   true,
 			wantWrites: []string{"update horizontalpodautoscalers web", "update scaledobjects/status jobs"},
-			wantReady:  metav1.ConditionUnknown,
+			wantReady:  metav1.ConditionTrue,
 		},
 	}
 	for name, tc := range tests {

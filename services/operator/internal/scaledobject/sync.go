@@ -9,7 +9,8 @@ import (
 	"slices"
 	"strings"
 
-	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	"k8s.io/apimachinery/pkg/util/resourceversion"
+
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -51,7 +52,6 @@ const (
 	reasonHPAAdopted       = "HPAAdopted"
 	reasonHPAReleased      = "HPAReleased"
 	reasonHPADeleted       = "HPADeleted"
-	reasonHPAPending       = "HPAPending"
 	reasonReplicasRestored = "ReplicasRestored"
 	reasonPausedReplicas   = "PausedAtReplicas"
 )
@@ -73,13 +73,14 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	cached, err := c.soLister.ScaledObjects(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
 		logger.V(4).Info("ScaledObject is gone")
+		c.forgetWritten(key)
 		c.untrack(key)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	so := cached.DeepCopy()
+	so := c.freshest(key, cached).DeepCopy()
 
 	if so.DeletionTimestamp != nil {
 		c.untrack(key)
@@ -91,6 +92,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		if err != nil {
 			return fmt.Errorf("adding the finalizer: %w", err)
 		}
+		c.remember(updated)
 		so = updated
 	}
 
@@ -147,7 +149,9 @@ func (c *Controller) reconcile(ctx context.Context, so *v1alpha1.ScaledObject, s
 		Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Resource: mapping.Resource.Resource,
 	}
 	target := so.Spec.ScaleTargetRef.Name
-	current, err := c.scaleClient.Scales(so.Namespace).Get(ctx, gr, target, metav1.GetOptions{})
+	// From the informer caches for Deployments and StatefulSets (no
+	// request), through /scale for other kinds.
+	current, err := c.replicas.Get(ctx, so.Namespace, gr, target)
 	if apierrors.IsNotFound(err) {
 		c.notReady(so, status, reasonTargetNotFound, fmt.Sprintf("%s %s/%s not found, or it has no /scale subresource", gvk.Kind, so.Namespace, target))
 		return nil
@@ -156,7 +160,7 @@ func (c *Controller) reconcile(ctx context.Context, so *v1alpha1.ScaledObject, s
 		return fmt.Errorf("reading the scale of %s %s: %w", gvk.Kind, target, err)
 	}
 	if status.OriginalReplicaCount == nil {
-		status.OriginalReplicaCount = &current.Spec.Replicas
+		status.OriginalReplicaCount = &current
 	}
 
 	// Paused: no HPA; with paused-replicas the target is held at N.
@@ -424,25 +428,36 @@ func (c *Controller) readyFromHPA(status *v1alpha1.ScaledObjectStatus, live *aut
 		status.Conditions.Set(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ScaledObjectReadyReason, v1alpha1.ScaledObjectReadyMessage)
 		return
 	}
-	status.Conditions.Set(v1alpha1.ConditionReady, metav1.ConditionUnknown, reasonHPAPending,
-		fmt.Sprintf("HPA %s is in place; waiting for the HPA controller's first reading of its metrics", live.Name))
+	// The HPA controller has not read the metrics yet (its first sync of
+	// a new HPA comes one sync period later): ebb's part is done, so the
+	// ScaledObject is Ready, as in KEDA; the first failed reading turns it
+	// False.
+	status.Conditions.Set(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ScaledObjectReadyReason, v1alpha1.ScaledObjectReadyMessage)
 }
 
 // pause deletes the HPA and, with paused-replicas, scales the target to
 // that count.
-func (c *Controller) pause(ctx context.Context, so *v1alpha1.ScaledObject, status *v1alpha1.ScaledObjectStatus, gr schema.GroupResource, current *autoscalingv1.Scale, replicas *int32) error {
+func (c *Controller) pause(ctx context.Context, so *v1alpha1.ScaledObject, status *v1alpha1.ScaledObjectStatus, gr schema.GroupResource, current int32, replicas *int32) error {
 	if err := c.deleteOwnedHPA(ctx, so); err != nil {
 		return err
 	}
 	msg := v1alpha1.ScaledObjectPausedMessage
 	if replicas != nil {
-		if current.Spec.Replicas != *replicas {
-			scaled := current.DeepCopy()
-			scaled.Spec.Replicas = *replicas
-			if _, err := c.scaleClient.Scales(so.Namespace).Update(ctx, gr, scaled, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
-				return fmt.Errorf("scaling %s to the paused replica count %d: %w", so.Spec.ScaleTargetRef.Name, *replicas, err)
+		if current != *replicas {
+			// The write carries the /scale's resourceVersion, read now.
+			scales := c.scaleClient.Scales(so.Namespace)
+			scaled, err := scales.Get(ctx, gr, so.Spec.ScaleTargetRef.Name, metav1.GetOptions{})
+			if err != nil {
+				return fmt.Errorf("reading the scale of %s: %w", so.Spec.ScaleTargetRef.Name, err)
 			}
-			c.recorder.Eventf(so, corev1.EventTypeNormal, reasonPausedReplicas, "Scaled %s from %d to the paused replica count %d", so.Spec.ScaleTargetRef.Name, current.Spec.Replicas, *replicas)
+			from := scaled.Spec.Replicas
+			if from != *replicas {
+				scaled.Spec.Replicas = *replicas
+				if _, err := scales.Update(ctx, gr, scaled, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
+					return fmt.Errorf("scaling %s to the paused replica count %d: %w", so.Spec.ScaleTargetRef.Name, *replicas, err)
+				}
+				c.recorder.Eventf(so, corev1.EventTypeNormal, reasonPausedReplicas, "Scaled %s from %d to the paused replica count %d", so.Spec.ScaleTargetRef.Name, from, *replicas)
+			}
 		}
 		msg = fmt.Sprintf("ScaledObject is paused at %d replicas", *replicas)
 	}
@@ -599,14 +614,49 @@ func (c *Controller) writeStatus(ctx context.Context, so *v1alpha1.ScaledObject,
 	}
 	updated := so.DeepCopy()
 	updated.Status = *status
-	_, err := c.kedaClient.KedaV1alpha1().ScaledObjects(so.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{FieldManager: FieldManager})
+	written, err := c.kedaClient.KedaV1alpha1().ScaledObjects(so.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{FieldManager: FieldManager})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("writing the status: %w", err)
 	}
+	c.remember(written)
 	return nil
+}
+
+// remember keeps so, just returned by a write, for the syncs that start
+// before the informer's cache holds it (see Controller.written).
+func (c *Controller) remember(so *v1alpha1.ScaledObject) {
+	c.writtenMu.Lock()
+	defer c.writtenMu.Unlock()
+	c.written[cache.NewObjectName(so.Namespace, so.Name)] = so
+}
+
+func (c *Controller) forgetWritten(key cache.ObjectName) {
+	c.writtenMu.Lock()
+	defer c.writtenMu.Unlock()
+	delete(c.written, key)
+}
+
+// freshest returns the newer of the cached ScaledObject and the one the
+// controller last wrote, by resourceVersion; once the cache has caught up
+// (or the versions cannot be compared, or the object was re-created), the
+// written copy is dropped and the cached one used.
+func (c *Controller) freshest(key cache.ObjectName, cached *v1alpha1.ScaledObject) *v1alpha1.ScaledObject {
+	c.writtenMu.Lock()
+	defer c.writtenMu.Unlock()
+	w, ok := c.written[key]
+	if !ok {
+		return cached
+	}
+	if w.UID == cached.UID {
+		if cmp, err := resourceversion.CompareResourceVersion(cached.ResourceVersion, w.ResourceVersion); err == nil && cmp < 0 {
+			return w
+		}
+	}
+	delete(c.written, key)
+	return cached
 }
 
 // metricNames lists the HPA's External and Resource metric names.
