@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -36,27 +37,34 @@ import (
 	kedainformers "github.com/ebb-autoscaler/ebb/pkg/client/informers/externalversions"
 )
 
-// The scale benchmark's settings: KEDA's default polling interval, the
-// HPA controller's default sync period (the harness's 5 s would make
-// kube-controller-manager, not ebb, the load at 10,000 HPAs), and the
-// windows it measures over.
+// The scale benchmark's fixed settings: the HPA controller's default sync
+// period (the harness's 5 s would make kube-controller-manager, not ebb,
+// the load at 10,000 HPAs).
 const (
-	scalePollingInterval = 30 * time.Second
-	scaleHPASyncPeriod   = 15 * time.Second
-	scaleSettle          = 45 * time.Second // after all Ready, before the steady window
-	scaleSteadyWindow    = 60 * time.Second
-	scaleActivations     = 100
-	scaleNamespace       = "bench"
+	scaleHPASyncPeriod = 15 * time.Second
+	scaleNamespace     = "bench"
 	// operatorUser is the operator's user name: the chart's ServiceAccount.
 	operatorUser = "system:serviceaccount:" + operatorNamespace + ":ebb-operator"
 )
+
+// scaleParams size one run of the scale benchmark.
+type scaleParams struct {
+	n               int
+	pollingInterval time.Duration
+	settle          time.Duration // after all Ready, before the steady window
+	window          time.Duration // the steady-state window
+	activations     int           // sampled ScaledObjects flipped to active
+	// smoke: a check in make test, not a measurement: it fails when the
+	// operator sends anything but Lease renewals in the steady window.
+	smoke bool
+}
 
 // TestBenchScale measures ebb's operator at 100, 1,000 and 10,000
 // ScaledObjects (EBB_BENCH_SCALE="100,1000,10000" by default), each in a
 // fresh cluster with the operator on its default flags and the chart's
 // RBAC: N Deployments at zero replicas, then N ScaledObjects with one
-// metrics-api trigger each (pollingInterval 30 s) against a source the
-// test serves, created at once. It reports as BENCH lines:
+// metrics-api trigger each (pollingInterval 30 s, KEDA's default) against
+// a source the test serves, created at once. It reports as BENCH lines:
 //
 //   - time to Ready: from the last create until every ScaledObject is
 //     Ready and every HPA exists, with the curve of Ready over time;
@@ -66,9 +74,15 @@ const (
 //   - the operator's RSS, Go heap, goroutines and CPU in that minute;
 //   - activation latency: 100 sampled sources flipped to active, the time
 //     until their Deployment has a replica (p50/p99/max).
+//
+// Without EBB_BENCH (make test) it is a smoke test at 20 ScaledObjects
+// polled every 5 s, which fails if the operator's steady state costs any
+// request but its Lease renewals: no GET or LIST per poll, no write when
+// nothing changed.
 func TestBenchScale(t *testing.T) {
 	if os.Getenv(benchEnv) == "" {
-		t.Skipf("a benchmark: set %s=1 (make bench)", benchEnv)
+		benchScale(t, scaleParams{n: 20, pollingInterval: 5 * time.Second, settle: 10 * time.Second, window: 20 * time.Second, activations: 5, smoke: true})
+		return
 	}
 	sizes := []int{100, 1000, 10000}
 	if v := os.Getenv("EBB_BENCH_SCALE"); v != "" {
@@ -82,11 +96,14 @@ func TestBenchScale(t *testing.T) {
 		}
 	}
 	for _, n := range sizes {
-		t.Run(strconv.Itoa(n), func(t *testing.T) { benchScale(t, n) })
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			benchScale(t, scaleParams{n: n, pollingInterval: 30 * time.Second, settle: 45 * time.Second, window: 60 * time.Second, activations: 100})
+		})
 	}
 }
 
-func benchScale(t *testing.T, n int) {
+func benchScale(t *testing.T, p scaleParams) {
+	n := p.n
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 	c := startCluster(ctx, t, cluster.Options{HPASyncPeriod: scaleHPASyncPeriod, AuditLog: true})
@@ -120,8 +137,9 @@ func benchScale(t *testing.T, n int) {
 
 	// The ScaledObjects, at once.
 	createStart := time.Now()
+	profiles := startProfile(ctx, t, op, n, "cpu-creating", 30*time.Second)
 	parallel(ctx, t, n, func(i int) error {
-		_, err := keda.KedaV1alpha1().ScaledObjects(scaleNamespace).Create(ctx, scaleScaledObject(name(i), source.url(name(i))), metav1.CreateOptions{})
+		_, err := keda.KedaV1alpha1().ScaledObjects(scaleNamespace).Create(ctx, scaleScaledObject(name(i), source.url(name(i)), p.pollingInterval), metav1.CreateOptions{})
 		return err
 	})
 	lastCreate := time.Now()
@@ -154,19 +172,26 @@ func benchScale(t *testing.T, n int) {
 		}
 	}
 	curve = append(curve, fmt.Sprintf("%.1fs: %d (all)", allReady.Sub(createStart).Seconds(), n))
+	profiles.wait()
 	toReady := allReady.Sub(lastCreate)
 	creation := auditCount(t, c, createStart, allReady.Add(2*time.Second))
 	t.Logf("All %d Ready with HPAs %s after the last create (%s after the first)", n, toReady.Round(time.Millisecond), allReady.Sub(createStart).Round(time.Millisecond))
 
 	// Steady state: every ScaledObject polled at least once more, then a
 	// window with nothing changing.
-	scaleSleep(ctx, scaleSettle)
+	scaleSleep(ctx, p.settle)
 	scrapeBefore := scrapeProcess(ctx, t, op)
 	sourceBefore := source.requests.Load()
 	windowStart := time.Now()
-	scaleSleep(ctx, scaleSteadyWindow)
+	w.watchChanges(true)
+	scaleSleep(ctx, p.window)
 	windowEnd := time.Now()
+	changes, changeSamples := w.watchChanges(false)
+	if changes > 0 {
+		t.Logf("%d ScaledObject changes in the steady window; the first:\n%s", changes, strings.Join(changeSamples, "\n"))
+	}
 	scrapeAfter := scrapeProcess(ctx, t, op)
+	startProfile(ctx, t, op, n, "heap-steady", 0).wait()
 	sourceReqs := source.requests.Load() - sourceBefore
 	scaleSleep(ctx, 3*time.Second) // the audit log's batches
 	steady := auditCount(t, c, windowStart, windowEnd)
@@ -174,7 +199,7 @@ func benchScale(t *testing.T, n int) {
 	cpu := (scrapeAfter.cpuSeconds - scrapeBefore.cpuSeconds) / secs
 
 	// Activation: 100 sampled sources become active.
-	samples := min(scaleActivations, n)
+	samples := min(p.activations, n)
 	sampled := make([]string, samples)
 	for k := range samples {
 		sampled[k] = name(k * n / samples)
@@ -183,18 +208,45 @@ func benchScale(t *testing.T, n int) {
 	for _, s := range sampled {
 		source.set(s, 5)
 	}
-	lat := w.waitScaled(ctx, t, sampled, flip, 2*scalePollingInterval+30*time.Second)
+	lat := w.waitScaled(ctx, t, sampled, flip, 2*p.pollingInterval+30*time.Second)
 
-	t.Logf("BENCH| scale %d: time to Ready | %d ScaledObjects created in %.1f s; all Ready with their HPAs %.1f s after the last create (%.1f s after the first) |",
+	// In make test's smoke run the figures are logged but not collected.
+	logf := func(format string, args ...any) {
+		if p.smoke {
+			format = "smoke " + format
+		}
+		t.Logf(format, args...)
+	}
+	logf("BENCH| scale %d: time to Ready | %d ScaledObjects created in %.1f s; all Ready with their HPAs %.1f s after the last create (%.1f s after the first) |",
 		n, n, lastCreate.Sub(createStart).Seconds(), toReady.Seconds(), allReady.Sub(createStart).Seconds())
-	t.Logf("BENCH| scale %d: Ready over time (from the first create) | %s |", n, strings.Join(curve, ", "))
-	t.Logf("BENCH| scale %d: operator requests while creating | %d (%.2f per ScaledObject): %s |", n, creation.total, float64(creation.total)/float64(n), creation.top(8))
-	t.Logf("BENCH| scale %d: operator requests, steady state | %.2f req/s (%d in %.0f s): %s; source polls %.1f/s (expected %.1f/s) |",
-		n, float64(steady.total)/secs, steady.total, secs, steady.top(8), float64(sourceReqs)/secs, float64(n)/scalePollingInterval.Seconds())
-	t.Logf("BENCH| scale %d: operator resources, steady state | RSS %.1f MiB, heap in use %.1f MiB, %d goroutines, CPU %.3f cores |",
+	logf("BENCH| scale %d: Ready over time (from the first create) | %s |", n, strings.Join(curve, ", "))
+	logf("BENCH| scale %d: operator requests while creating | %d (%.2f per ScaledObject): %s |", n, creation.total, float64(creation.total)/float64(n), creation.top(8))
+	logf("BENCH| scale %d: operator requests, steady state | %.2f req/s (%d in %.0f s): %s; source polls %.1f/s (expected %.1f/s) |",
+		n, float64(steady.total)/secs, steady.total, secs, steady.top(8), float64(sourceReqs)/secs, float64(n)/p.pollingInterval.Seconds())
+	logf("BENCH| scale %d: operator resources, steady state | RSS %.1f MiB, heap in use %.1f MiB, %d goroutines, CPU %.3f cores |",
 		n, scrapeAfter.rss/(1<<20), scrapeAfter.heapInuse/(1<<20), int(scrapeAfter.goroutines), cpu)
-	t.Logf("BENCH| scale %d: activation 0→1, %d sampled | p50 %.1f s, p99 %.1f s, max %.1f s (pollingInterval %s) |",
-		n, samples, pctl(lat, 0.50).Seconds(), pctl(lat, 0.99).Seconds(), lat[len(lat)-1].Seconds(), scalePollingInterval)
+	logf("BENCH| scale %d: activation 0→1, %d sampled | p50 %.1f s, p99 %.1f s, max %.1f s (pollingInterval %s) |",
+		n, samples, pctl(lat, 0.50).Seconds(), pctl(lat, 0.99).Seconds(), lat[len(lat)-1].Seconds(), p.pollingInterval)
+
+	logf("BENCHROW| %d | %.1f s | %.1f s | %.2f | %.2f | %.0f MiB | %.0f MiB | %d | %.3f | %.1f s |",
+		n, lastCreate.Sub(createStart).Seconds(), toReady.Seconds(), float64(creation.total)/float64(n), float64(steady.total)/secs,
+		scrapeAfter.rss/(1<<20), scrapeAfter.heapInuse/(1<<20), int(scrapeAfter.goroutines), cpu, pctl(lat, 0.99).Seconds())
+
+	if p.smoke {
+		var unexpected []string
+		for key, count := range steady.by {
+			if !strings.Contains(key, "leases") && !strings.HasPrefix(key, "watch ") {
+				unexpected = append(unexpected, fmt.Sprintf("%s %d", key, count))
+			}
+		}
+		if len(unexpected) > 0 {
+			t.Errorf("In the steady state the operator sent %v; want only Lease renewals (and watches): no GET or LIST per poll, no write when nothing changed (operator log: %s)",
+				unexpected, op.Process.LogPath)
+		}
+		if want := int64(float64(n) * secs / p.pollingInterval.Seconds()); sourceReqs < want/2 || sourceReqs > 2*want {
+			t.Errorf("The source was polled %d times in %.0f s; want about %d (%d ScaledObjects every %s)", sourceReqs, secs, want, n, p.pollingInterval)
+		}
+	}
 
 	if steady.total > 0 && testing.Verbose() {
 		t.Logf("Steady-state requests: %s", steady.top(100))
@@ -280,12 +332,12 @@ func scaleDeployment(name string) *appsv1.Deployment {
 	}
 }
 
-func scaleScaledObject(name, url string) *v1alpha1.ScaledObject {
+func scaleScaledObject(name, url string, pollingInterval time.Duration) *v1alpha1.ScaledObject {
 	return &v1alpha1.ScaledObject{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: v1alpha1.ScaledObjectSpec{
 			ScaleTargetRef:  &v1alpha1.ScaleTarget{Name: name},
-			PollingInterval: ptr.To[int32](int32(scalePollingInterval.Seconds())),
+			PollingInterval: ptr.To[int32](int32(pollingInterval.Seconds())),
 			MinReplicaCount: ptr.To[int32](0),
 			MaxReplicaCount: ptr.To[int32](10),
 			Triggers: []v1alpha1.ScaleTrigger{{
@@ -342,11 +394,15 @@ type scaleWatch struct {
 	hpas     map[string]bool
 	replicas map[string]int32
 	scaledAt map[string]time.Time
+	last     map[string]v1alpha1.ScaledObjectStatus
+	watching bool
+	changes  int
+	samples  []string
 }
 
 func newScaleWatch(ctx context.Context, t *testing.T, kube kubernetes.Interface, keda kedaclient.Interface) *scaleWatch {
 	t.Helper()
-	w := &scaleWatch{ready: map[string]bool{}, hpas: map[string]bool{}, replicas: map[string]int32{}, scaledAt: map[string]time.Time{}}
+	w := &scaleWatch{ready: map[string]bool{}, hpas: map[string]bool{}, replicas: map[string]int32{}, scaledAt: map[string]time.Time{}, last: map[string]v1alpha1.ScaledObjectStatus{}}
 	kf := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithNamespace(scaleNamespace))
 	sf := kedainformers.NewSharedInformerFactoryWithOptions(keda, 0, kedainformers.WithNamespace(scaleNamespace))
 	onSO := func(obj any) {
@@ -354,6 +410,7 @@ func newScaleWatch(ctx context.Context, t *testing.T, kube kubernetes.Interface,
 		if !ok {
 			return
 		}
+		w.recordChange(so)
 		cond, _ := so.Status.Conditions.Get(v1alpha1.ConditionReady)
 		w.mu.Lock()
 		w.ready[so.Name] = cond.Status == metav1.ConditionTrue
@@ -402,6 +459,35 @@ func newScaleWatch(ctx context.Context, t *testing.T, kube kubernetes.Interface,
 	}
 	t.Cleanup(func() { kf.Shutdown(); sf.Shutdown() })
 	return w
+}
+
+// recordChange keeps, while watching for changes (watchChanges), the
+// first few status changes seen, to show what was written.
+func (w *scaleWatch) recordChange(so *v1alpha1.ScaledObject) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.watching {
+		w.last[so.Name] = so.Status
+		return
+	}
+	w.changes++
+	if len(w.samples) < 3 {
+		before, _ := json.Marshal(w.last[so.Name])
+		after, _ := json.Marshal(so.Status)
+		w.samples = append(w.samples, fmt.Sprintf("%s: %s\n  → %s", so.Name, before, after))
+	}
+	w.last[so.Name] = so.Status
+}
+
+// watchChanges starts (true) or stops counting ScaledObject changes and
+// returns the count and samples so far.
+func (w *scaleWatch) watchChanges(on bool) (int, []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.watching = on
+	n, samples := w.changes, w.samples
+	w.changes, w.samples = 0, nil
+	return n, samples
 }
 
 func (w *scaleWatch) counts() (ready, hpas int) {
@@ -519,10 +605,13 @@ func auditCount(t *testing.T, c *cluster.Cluster, from, to time.Time) auditTally
 	}
 	defer f.Close()
 	type event struct {
-		AuditID   string                    `json:"auditID"`
-		Verb      string                    `json:"verb"`
-		User      struct{ Username string } `json:"user"`
-		Received  time.Time                 `json:"requestReceivedTimestamp"`
+		AuditID        string                    `json:"auditID"`
+		Verb           string                    `json:"verb"`
+		User           struct{ Username string } `json:"user"`
+		Received       time.Time                 `json:"requestReceivedTimestamp"`
+		ResponseStatus *struct {
+			Code int `json:"code"`
+		} `json:"responseStatus"`
 		ObjectRef *struct {
 			Resource    string `json:"resource"`
 			Subresource string `json:"subresource"`
@@ -546,6 +635,9 @@ func auditCount(t *testing.T, c *cluster.Cluster, from, to time.Time) auditTally
 						key += "/" + e.ObjectRef.Subresource
 					}
 				}
+				if e.ResponseStatus != nil && e.ResponseStatus.Code >= 300 {
+					key += fmt.Sprintf(" (%d)", e.ResponseStatus.Code)
+				}
 				tally.by[key]++
 				tally.total++
 			}
@@ -558,4 +650,61 @@ func auditCount(t *testing.T, c *cluster.Cluster, from, to time.Time) auditTally
 		}
 	}
 	return tally
+}
+
+// profileRun is a profile being taken from the operator.
+type profileRun struct{ done chan struct{} }
+
+func (p *profileRun) wait() {
+	if p != nil {
+		<-p.done
+	}
+}
+
+// startProfile saves one of the operator's pprof profiles into the
+// directory EBB_BENCH_PROFILE names (nothing when unset): a CPU profile
+// over d when d > 0, else a heap profile.
+func startProfile(ctx context.Context, t *testing.T, pod *cluster.Pod, n int, name string, d time.Duration) *profileRun {
+	t.Helper()
+	dir := os.Getenv("EBB_BENCH_PROFILE")
+	if dir == "" {
+		return nil
+	}
+	url := "http://" + net.JoinHostPort(pod.Host.Addr.String(), "8080") + "/debug/pprof/heap"
+	if d > 0 {
+		url = fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", net.JoinHostPort(pod.Host.Addr.String(), "8080"), int(d.Seconds()))
+	}
+	path := filepath.Join(dir, fmt.Sprintf("operator-%d-%s.pprof", n, name))
+	p := &profileRun{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Errorf("Profile %s: %v", name, err)
+			return
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			t.Errorf("Profile %s: %v", name, err)
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("Profile %s: %v", name, err)
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("%s: %.200s", resp.Status, body)
+		}
+		if err == nil {
+			err = os.WriteFile(path, body, 0o644)
+		}
+		if err != nil {
+			t.Errorf("Profile %s: %v", name, err)
+			return
+		}
+		t.Logf("Saved the operator's %s profile: %s", name, path)
+	}()
+	return p
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -118,7 +120,24 @@ func Run(ctx context.Context, opts *options.Options) error {
 	if err != nil {
 		return err
 	}
+	setGCPercent()
 	return run(ctx, cfg)
+}
+
+// defaultGCPercent is the operator's GOGC when the environment sets none:
+// the Go heap grows to 1.5 times the live data between collections
+// instead of twice. Most of the operator's live data are its informer
+// caches, which scale with the number of ScaledObjects; at 10,000 of them
+// this keeps ~60 MiB of resident memory that the default would hold
+// (see docs/benchmarks.md), for a collector that runs twice as often on a
+// heap that allocates little in steady state.
+const defaultGCPercent = 50
+
+// setGCPercent applies defaultGCPercent unless GOGC is set.
+func setGCPercent() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 }
 
 func run(ctx context.Context, cfg *options.Config) (runErr error) {

@@ -36,8 +36,8 @@ const (
 	DefaultMetricsBindAddress = ":8080"
 	DefaultCertDir            = "/etc/ebb/certs"
 
-	DefaultKubeAPIQPS   float32 = 200
-	DefaultKubeAPIBurst int     = 300
+	DefaultKubeAPIQPS   float32 = 500
+	DefaultKubeAPIBurst int     = 1000
 	DefaultWorkers      int     = 10
 
 	// Disabled, given as a bind address, turns that server off.
@@ -149,9 +149,9 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig,
 		"Path to a kubeconfig file. Empty: the KUBECONFIG environment variable, then the in-cluster configuration of the pod's service account.")
 	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS,
-		"Sustained requests per second to the Kubernetes API server. "+
-			"Higher than client-go's default of 5 because ebb is sized for 10,000 ScaledObjects: it writes one HPA and a status per ScaledObject "+
-			"and scales their targets, and at 5 requests per second one pass over 10,000 objects would take more than half an hour.")
+		"Sustained requests per second to the Kubernetes API server: a ceiling for bursts, since in steady state the operator sends only its Lease renewals. "+
+			"Higher than client-go's default of 5 because ebb is sized for 10,000 ScaledObjects: creating one costs about three requests (its HPA, its status, an event), "+
+			"so 10,000 created at once take a minute at 500 requests per second and 100 minutes at 5.")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst,
 		"Requests allowed in a burst above --kube-api-qps. Higher than client-go's default of 10 for the same reason: "+
 			"after a restart or a leadership change every ScaledObject is reconciled at once.")

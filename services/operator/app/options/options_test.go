@@ -63,8 +63,8 @@ func TestNewOptionsDefaults(t *testing.T) {
 		CertDir:            "/etc/ebb/certs",
 		// The pod's namespace, like the Lease's.
 		ClusterObjectNamespace: "ebb-system",
-		KubeAPIQPS:             200,
-		KubeAPIBurst:           300,
+		KubeAPIQPS:             500,
+		KubeAPIBurst:           1000,
 		Workers:                10,
 		Logging:                logsapi.NewLoggingConfiguration(),
 	}

@@ -86,7 +86,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		c.untrack(key)
 		return c.finalize(ctx, so)
 	}
-	if !slices.Contains(so.Finalizers, v1alpha1.Finalizer) {
+	if needsFinalizer(so) && !slices.Contains(so.Finalizers, v1alpha1.Finalizer) {
 		so.Finalizers = append(so.Finalizers, v1alpha1.Finalizer)
 		updated, err := c.kedaClient.KedaV1alpha1().ScaledObjects(so.Namespace).Update(ctx, so, metav1.UpdateOptions{FieldManager: FieldManager})
 		if err != nil {
@@ -110,6 +110,23 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		err = writeErr
 	}
 	return err
+}
+
+// needsFinalizer reports whether deleting so takes work from ebb, which
+// its finalizer waits for: restoring the target's original replica count,
+// or keeping its HPA (the keep annotation, or an HPA adopted with
+// transfer-hpa-ownership, which is given back as it was). Other
+// ScaledObjects get no finalizer: the garbage collector deletes their HPA,
+// the scale loop forgets them on the delete event, and they are never
+// left stuck in deletion when ebb is not running or uninstalled. It saves
+// a write per ScaledObject created and deleted. Once added, the finalizer
+// stays until deletion (an HPA adopted earlier is still given back after
+// the annotation is removed); an existing one (a ScaledObject KEDA or an
+// earlier ebb created) is honoured the same way.
+func needsFinalizer(so *v1alpha1.ScaledObject) bool {
+	return (so.Spec.Advanced != nil && so.Spec.Advanced.RestoreToOriginalReplicaCount) ||
+		v1alpha1.IsAnnotationTrue(so.Annotations, KeepHPAOnDeleteAnnotation) ||
+		v1alpha1.IsAnnotationTrue(so.Annotations, v1alpha1.TransferHPAOwnershipAnnotation)
 }
 
 // reconcile brings the target and the HPA to what so asks for and records

@@ -35,6 +35,7 @@ func TestSyncFromStaleCacheAfterOwnWrite(t *testing.T) {
 	so := newScaledObject(func(so *v1alpha1.ScaledObject) {
 		so.Finalizers = nil
 		so.ResourceVersion = "5"
+		so.Spec.Advanced = &v1alpha1.AdvancedConfig{RestoreToOriginalReplicaCount: true} // a finalizer to add
 	})
 	f := newFixture(t, []*v1alpha1.ScaledObject{so}, nil, map[string]int32{"worker": 3})
 	f.bumpResourceVersions(5)
@@ -156,5 +157,41 @@ func TestSyncReadsReplicasFromReader(t *testing.T) {
 	}
 	if got := f.scaledObject("jobs").Status.OriginalReplicaCount; got == nil || *got != 4 {
 		t.Errorf("originalReplicaCount = %v, want 4 (from the reader)", got)
+	}
+}
+
+// TestFinalizerOnlyWhenNeeded: ebb's finalizer is added only to
+// ScaledObjects whose deletion takes work from ebb, and an existing one is
+// kept.
+func TestFinalizerOnlyWhenNeeded(t *testing.T) {
+	tests := map[string]struct {
+		mutate func(*v1alpha1.ScaledObject)
+		want   bool
+	}{
+		"plain": {mutate: func(*v1alpha1.ScaledObject) {}},
+		"restoreToOriginalReplicaCount": {mutate: func(so *v1alpha1.ScaledObject) {
+			so.Spec.Advanced = &v1alpha1.AdvancedConfig{RestoreToOriginalReplicaCount: true}
+		}, want: true},
+		"keep-hpa-on-delete": {mutate: func(so *v1alpha1.ScaledObject) {
+			so.Annotations = map[string]string{KeepHPAOnDeleteAnnotation: "true"}
+		}, want: true},
+		"transfer-hpa-ownership": {mutate: func(so *v1alpha1.ScaledObject) {
+			so.Annotations = map[string]string{v1alpha1.TransferHPAOwnershipAnnotation: "true"}
+		}, want: true},
+		"existing finalizer kept": {mutate: func(so *v1alpha1.ScaledObject) {
+			so.Finalizers = []string{v1alpha1.Finalizer}
+		}, want: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			so := newScaledObject(func(so *v1alpha1.ScaledObject) { so.Finalizers = nil }, tc.mutate)
+			f := newFixture(t, []*v1alpha1.ScaledObject{so}, nil, map[string]int32{"worker": 3})
+			if err := f.sync("jobs"); err != nil {
+				t.Fatal(err)
+			}
+			if got := slices.Contains(f.scaledObject("jobs").Finalizers, v1alpha1.Finalizer); got != tc.want {
+				t.Errorf("finalizer present = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
