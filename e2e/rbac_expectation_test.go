@@ -36,6 +36,10 @@ func operatorRBAC() (*rbacv1.ClusterRole, *rbacv1.Role) {
 			// watches its Jobs' pods.
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list", "watch"}},
 			{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets"}, Verbs: []string{"get", "list", "watch"}},
+			// The other built-in scalable kinds' replicas, from caches
+			// (custom resources: rbac.extraTargetResources).
+			{APIGroups: []string{"apps"}, Resources: []string{"replicasets"}, Verbs: []string{"list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"replicationcontrollers"}, Verbs: []string{"list", "watch"}},
 		},
 	}
 	// Leader election: create cannot be limited to a name (the Lease does

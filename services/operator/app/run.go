@@ -264,10 +264,15 @@ func run(ctx context.Context, cfg *options.Config) (runErr error) {
 	defer triggerCache.Close()
 	// go-redis logs through klog, like everything else.
 	routeRedisLogs(logger)
-	// The loop (and the MetricsService's fallback) read Deployments' and
-	// StatefulSets' replicas from slim informer caches (no API request per
-	// poll); other kinds and writes go through /scale.
+	// The loop (and the MetricsService's fallback) read targets' replicas
+	// from slim informer caches (no API request per poll): typed ones for
+	// Deployments and StatefulSets, a dynamic one per other resource that
+	// ScaledObjects target; writes go through /scale.
 	replicas := targetReplicas(kubeFactory, scaleClient, pods)
+	if replicas.Others, err = otherTargetReplicas(backgroundCtx, workCfg, cfg.WatchNamespace, soInformer.Informer(), pods); err != nil {
+		return err
+	}
+	defer replicas.Others.Shutdown()
 	soController.SetReplicas(replicas, kubeFactory.Apps().V1().Deployments().Informer().HasSynced,
 		kubeFactory.Apps().V1().StatefulSets().Informer().HasSynced)
 	loop := scaleloop.New(soInformer.Lister(), triggerCache, replicas, recorder,

@@ -19,6 +19,9 @@
 // when the ScaledObject's activity or a trigger's changes, never per poll.
 //
 // InformerReplicas reads targets' replicas (and, for the MetricsService's
-// fallback, their ready replicas) from slim informer caches of Deployments
-// and StatefulSets, and other kinds through /scale.
+// fallback, their ready replicas) from slim informer caches: typed ones for
+// Deployments and StatefulSets, and DynamicReplicas' dynamic informers,
+// one per other resource that some ScaledObject targets, started and
+// stopped with those ScaledObjects. Writes, and reads of what no cache
+// holds, go through /scale.
 package scaleloop

@@ -20,19 +20,23 @@ var (
 	statefulSets = schema.GroupResource{Group: "apps", Resource: "statefulsets"}
 )
 
-// InformerReplicas reads Deployments' and StatefulSets' replicas (and,
-// with Counts, their ready replicas) from informer caches, so a poll costs
-// no API request; other kinds, objects not in the cache yet, and every
-// write go through Fallback (the /scale subresource). Writes are rare:
-// only activation and deactivation.
+// InformerReplicas reads scale targets' replicas (and, with Counts, their
+// ready replicas) from informer caches, so a poll costs no API request:
+// Deployments and StatefulSets from typed informers, other kinds from
+// Others' dynamic informers. Kinds without a cache, objects not in the
+// cache yet, and every write go through Fallback (the /scale
+// subresource). Writes are rare: only activation and deactivation.
 type InformerReplicas struct {
 	Deployments  appslisters.DeploymentLister
 	StatefulSets appslisters.StatefulSetLister
-	Fallback     Replicas
+	// Others caches the other kinds that ScaledObjects target; nil reads
+	// them through Fallback.
+	Others   *DynamicReplicas
+	Fallback Replicas
 }
 
 // Get returns the target's spec.replicas (1 when unset, as the API server
-// defaults it).
+// defaults it; for a custom resource, its /scale's spec.replicas).
 func (r InformerReplicas) Get(ctx context.Context, namespace string, gr schema.GroupResource, name string) (int32, error) {
 	var replicas *int32
 	var err error
@@ -48,6 +52,9 @@ func (r InformerReplicas) Get(ctx context.Context, namespace string, gr schema.G
 			replicas = s.Spec.Replicas
 		}
 	default:
+		if t, ok := r.Others.lookup(namespace, gr, name); ok {
+			return t.Spec, nil
+		}
 		return r.Fallback.Get(ctx, namespace, gr, name)
 	}
 	if apierrors.IsNotFound(err) {
@@ -71,9 +78,12 @@ type ReplicaCounter interface {
 
 // Counts returns the target's spec.replicas (1 when unset) and its ready
 // replicas (status.readyReplicas) from the informer caches for Deployments
-// and StatefulSets, so a read costs no API request; other kinds and
-// objects not in the cache yet are read through Fallback, which must then
-// be a ReplicaCounter (ScaleReplicas is).
+// and StatefulSets, so a read costs no API request; other kinds cached by
+// Others give their /scale's spec.replicas and ready replicas as
+// DynamicReplicas reads them (status.readyReplicas, else the ready pods of
+// their selector, else their /scale's status.replicas); kinds without a
+// cache and objects not in it yet are read through Fallback, which must
+// then be a ReplicaCounter (ScaleReplicas is).
 func (r InformerReplicas) Counts(ctx context.Context, namespace string, gr schema.GroupResource, name string) (current, ready int32, err error) {
 	var replicas *int32
 	switch gr {
@@ -88,6 +98,13 @@ func (r InformerReplicas) Counts(ctx context.Context, namespace string, gr schem
 			replicas, ready = s.Spec.Replicas, s.Status.ReadyReplicas
 		}
 	default:
+		if t, ok := r.Others.lookup(namespace, gr, name); ok {
+			ready, err = r.Others.ready(ctx, namespace, gr, t)
+			if err != nil {
+				return 0, 0, err
+			}
+			return t.Spec, ready, nil
+		}
 		return r.fallbackCounts(ctx, namespace, gr, name)
 	}
 	if apierrors.IsNotFound(err) {
