@@ -9,7 +9,7 @@
 #   - the Go benchmarks of the hot paths (go test -bench, with allocations).
 #
 #   EBB_BENCH_SCALE=100,1000 make bench     # the scale benchmark's sizes
-#   EBB_BENCH_OBJECTS=10000 make bench      # the webhook benchmark's first size
+#   EBB_BENCH_OBJECTS=10000 make bench      # the webhook benchmark's sizes
 #   EBB_BENCH_RUN='^TestBenchScale$' make bench   # one e2e benchmark
 #
 # Figures depend on the machine and on what else runs on it; the report

@@ -14,7 +14,7 @@ func newMetrics() *metrics {
 			Name:      "read_duration_seconds",
 			Help: "Duration of the direct API reads of the webhook's uncached reader, by operation " +
 				"(resolve_kind, discover_scale, get_scale, get_target, list_scaledobjects_by_target, list_scaledobjects, " +
-				"list_hpas, list_limitranges, get_triggerauthentication, get_clustertriggerauthentication; a paged LIST counts each page) " +
+				"list_hpas, get_hpa, list_limitranges, get_triggerauthentication, get_clustertriggerauthentication; a paged LIST counts each page) " +
 				"and result (success, not_found, no_match, bad_request, error).",
 			// 1 ms to about 8 s: an admission's reads must fit in the
 			// webhook's few-second timeout.

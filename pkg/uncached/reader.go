@@ -76,8 +76,10 @@ type Config struct {
 	Keda versioned.Interface
 }
 
-// Reader reads the cluster with direct requests only. It is safe for
-// concurrent use.
+// Reader reads the cluster with direct requests only. Its LISTs leave
+// resourceVersion unset: each is a consistent read, and a paged one
+// follows its continue token, so every page is of that same state. It is
+// safe for concurrent use.
 type Reader struct {
 	mapper    meta.RESTMapperWithContext
 	discovery discovery.DiscoveryInterfaceWithContext
@@ -112,14 +114,22 @@ type Target struct {
 	Mapping *meta.RESTMapping
 	// Scalable reports whether the resource has a /scale subresource.
 	Scalable bool
-	// Exists reports whether the object exists. It is only looked up for a
+	// Exists reports whether the object exists. It is only known for a
 	// Scalable resource, and is false otherwise.
 	Exists bool
+	// Template is the object's spec.template, when ScaleTarget was asked
+	// for it and the object exists; nil when the object has none.
+	Template *corev1.PodTemplateSpec
 }
 
-// ScaleTarget resolves gvk to its resource, asks discovery whether the
-// resource has a /scale subresource and, if it has, GETs namespace/name's
-// /scale to learn whether the object exists.
+// ScaleTarget resolves gvk to its resource and, concurrently, asks
+// discovery whether the resource has a /scale subresource and GETs
+// namespace/name: its /scale, which needs only get on <resource>/scale,
+// the permission every scale target grants the autoscaler anyway; or,
+// with withTemplate, the object itself, whose spec.template (the pod
+// template of Deployments, StatefulSets, ReplicaSets and most custom
+// workloads) it returns in Template. The GET's answer counts only for a
+// resource discovery says has /scale.
 //
 // A kind the API server does not serve, even after the mapper re-discovered
 // its group, gives an error for which meta.IsNoMatchError is true. An
@@ -128,7 +138,7 @@ type Target struct {
 // no-match error too, and the mapper is told to forget it. Any other
 // failure (the API server unreachable, a missing permission) is an error:
 // the caller can never mistake it for "not found".
-func (r *Reader) ScaleTarget(ctx context.Context, namespace, name string, gvk schema.GroupVersionKind) (*Target, error) {
+func (r *Reader) ScaleTarget(ctx context.Context, namespace, name string, gvk schema.GroupVersionKind, withTemplate bool) (*Target, error) {
 	var versions []string
 	if gvk.Version != "" {
 		versions = []string{gvk.Version}
@@ -142,14 +152,38 @@ func (r *Reader) ScaleTarget(ctx context.Context, namespace, name string, gvk sc
 		return nil, fmt.Errorf("resolving kind %s: %w", gvkString(gvk), err)
 	}
 	t := &Target{Mapping: mapping}
-
 	gvr := mapping.Resource
-	var resources *metav1.APIResourceList
-	err = r.timed(ctx, OpDiscoverScale, func() (err error) {
-		resources, err = r.discovery.ServerResourcesForGroupVersionWithContext(ctx, gvr.GroupVersion().String())
-		return err
+
+	// Discovery and the GET are independent: ask both at once, so an
+	// admission waits for one round trip, not two.
+	var (
+		resources       *metav1.APIResourceList
+		discErr, getErr error
+		obj             *unstructured.Unstructured
+		wg              sync.WaitGroup
+	)
+	wg.Go(func() {
+		discErr = r.timed(ctx, OpDiscoverScale, func() (err error) {
+			resources, err = r.discovery.ServerResourcesForGroupVersionWithContext(ctx, gvr.GroupVersion().String())
+			return err
+		})
 	})
-	if apierrors.IsNotFound(err) {
+	wg.Go(func() {
+		if withTemplate {
+			getErr = r.timed(ctx, OpGetTarget, func() (err error) {
+				obj, err = r.dynamic.Resource(gvr).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+				return err
+			})
+			return
+		}
+		getErr = r.timed(ctx, OpGetScale, func() error {
+			_, err := r.dynamic.Resource(gvr).Namespace(namespace).Get(ctx, name, metav1.GetOptions{}, "scale")
+			return err
+		})
+	})
+	wg.Wait()
+
+	if apierrors.IsNotFound(discErr) {
 		// The group-version is gone (a CRD deleted since the mapper
 		// learnt it): the kind is not served. Have the mapper forget it.
 		if inv, ok := r.mapper.(interface{ Invalidate(group string) }); ok {
@@ -158,8 +192,8 @@ func (r *Reader) ScaleTarget(ctx context.Context, namespace, name string, gvk sc
 		return nil, fmt.Errorf("resolving kind %s: %w", gvkString(gvk),
 			&meta.NoKindMatchError{GroupKind: gvk.GroupKind(), SearchedVersions: []string{gvr.Version}})
 	}
-	if err != nil {
-		return nil, fmt.Errorf("discovering the resources of %s: %w", gvr.GroupVersion(), err)
+	if discErr != nil {
+		return nil, fmt.Errorf("discovering the resources of %s: %w", gvr.GroupVersion(), discErr)
 	}
 	for _, res := range resources.APIResources {
 		if res.Name == gvr.Resource+"/scale" {
@@ -168,57 +202,48 @@ func (r *Reader) ScaleTarget(ctx context.Context, namespace, name string, gvk sc
 		}
 	}
 	if !t.Scalable {
-		return t, nil
+		return t, nil // whatever the GET said
 	}
 
-	err = r.timed(ctx, OpGetScale, func() error {
-		_, err := r.dynamic.Resource(gvr).Namespace(namespace).Get(ctx, name, metav1.GetOptions{}, "scale")
-		return err
-	})
 	switch {
-	case err == nil:
+	case getErr == nil:
 		t.Exists = true
-	case apierrors.IsNotFound(err):
+	case apierrors.IsNotFound(getErr):
+		return t, nil
+	case withTemplate:
+		return nil, fmt.Errorf("reading %s %s/%s: %w", mapping.GroupVersionKind.Kind, namespace, name, getErr)
 	default:
-		return nil, fmt.Errorf("reading the scale of %s %s/%s: %w", mapping.GroupVersionKind.Kind, namespace, name, err)
+		return nil, fmt.Errorf("reading the scale of %s %s/%s: %w", mapping.GroupVersionKind.Kind, namespace, name, getErr)
 	}
-	return t, nil
-}
-
-// PodTemplate GETs the object namespace/name of resource gvr and returns its
-// spec.template, the pod template of Deployments, StatefulSets, ReplicaSets
-// and of most custom workloads. It returns nil and no error when the object
-// has no spec.template, and an error for which apierrors.IsNotFound is true
-// when the object does not exist.
-func (r *Reader) PodTemplate(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string) (*corev1.PodTemplateSpec, error) {
-	var obj *unstructured.Unstructured
-	err := r.timed(ctx, OpGetTarget, func() (err error) {
-		obj, err = r.dynamic.Resource(gvr).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading %s %s/%s: %w", gvr.GroupResource(), namespace, name, err)
+	if !withTemplate {
+		return t, nil
 	}
 	raw, found, err := unstructured.NestedMap(obj.Object, "spec", "template")
 	if err != nil {
-		return nil, fmt.Errorf("reading spec.template of %s %s/%s: %w", gvr.GroupResource(), namespace, name, err)
+		return nil, fmt.Errorf("reading spec.template of %s %s/%s: %w", mapping.GroupVersionKind.Kind, namespace, name, err)
 	}
 	if !found {
-		return nil, nil
+		return t, nil
 	}
 	var tmpl corev1.PodTemplateSpec
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &tmpl); err != nil {
-		return nil, fmt.Errorf("spec.template of %s %s/%s is not a pod template: %w", gvr.GroupResource(), namespace, name, err)
+		return nil, fmt.Errorf("spec.template of %s %s/%s is not a pod template: %w", mapping.GroupVersionKind.Kind, namespace, name, err)
 	}
-	return &tmpl, nil
+	t.Template = &tmpl
+	return t, nil
 }
 
 // ScaledObjectsForTarget returns the ScaledObjects of namespace whose
-// spec.scaleTargetRef.name is name, whatever their target's kind. It lists
-// with a field selector on TargetNameField, so it reads only the matches.
-// If the API server refuses the selector, it lists the whole namespace,
-// page by page, and filters; refused is then true.
-func (r *Reader) ScaledObjectsForTarget(ctx context.Context, namespace, name string) (items []v1alpha1.ScaledObject, refused bool, err error) {
+// spec.scaleTargetRef.name is name, whatever their target's kind, and for
+// which keep returns true (all when keep is nil). It lists with a field
+// selector on TargetNameField, so the answer holds only the matches. If
+// the API server refuses the selector, it lists the whole namespace, page
+// by page, and filters; refused is then true. Like every LIST of the
+// Reader, it is a consistent read.
+func (r *Reader) ScaledObjectsForTarget(ctx context.Context, namespace, name string, keep func(*v1alpha1.ScaledObject) bool) (items []v1alpha1.ScaledObject, refused bool, err error) {
+	match := func(so *v1alpha1.ScaledObject) bool {
+		return so.Spec.ScaleTargetRef != nil && so.Spec.ScaleTargetRef.Name == name && (keep == nil || keep(so))
+	}
 	opts := metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector(TargetNameField, name).String()}
 	var list *v1alpha1.ScaledObjectList
 	err = r.timedResult(ctx, OpListScaledObjectsByRef, func() (string, error) {
@@ -234,9 +259,7 @@ func (r *Reader) ScaledObjectsForTarget(ctx context.Context, namespace, name str
 			klog.FromContext(ctx).Info("The API server refused the ScaledObject field selector; listing whole namespaces instead, which costs O(ScaledObjects) per admission. Install the ScaledObject CRD with its selectableFields",
 				"field", TargetNameField, "err", err)
 		})
-		items, err = r.ScaledObjects(ctx, namespace, func(so *v1alpha1.ScaledObject) bool {
-			return so.Spec.ScaleTargetRef != nil && so.Spec.ScaleTargetRef.Name == name
-		})
+		items, err = r.ScaledObjects(ctx, namespace, match)
 		return items, true, err
 	}
 	if err != nil {
@@ -245,7 +268,7 @@ func (r *Reader) ScaledObjectsForTarget(ctx context.Context, namespace, name str
 	// The API server has filtered; filtering again costs nothing and keeps
 	// the contract when a client (a fake in tests) ignores the selector.
 	for i := range list.Items {
-		if ref := list.Items[i].Spec.ScaleTargetRef; ref != nil && ref.Name == name {
+		if match(&list.Items[i]) {
 			items = append(items, list.Items[i])
 		}
 	}
@@ -316,11 +339,11 @@ func (r *Reader) HPA(ctx context.Context, namespace, name string) (*autoscalingv
 	var hpa *autoscalingv2.HorizontalPodAutoscaler
 	err := r.timed(ctx, OpGetHPA, func() (err error) {
 		hpa, err = r.kube.AutoscalingV2().HorizontalPodAutoscalers(namespace).Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			hpa, err = nil, nil
-		}
 		return err
 	})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading HorizontalPodAutoscaler %s/%s: %w", namespace, name, err)
 	}

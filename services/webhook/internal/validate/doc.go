@@ -13,7 +13,9 @@
 // request to the API server, so a Deployment created a moment before its
 // ScaledObject is always seen. A read that fails is an internal error,
 // never a "not found": the request is denied with code 500 and can be
-// retried.
+// retried. Its LISTs, which look for conflicting HPAs and ScaledObjects,
+// are consistent reads, so a conflicting object created a moment before
+// the review is seen: no rule decides on a stale view.
 //
 // Static rules run first and every problem they find is reported at
 // once; the reads of the cluster run only for an object that passes them.

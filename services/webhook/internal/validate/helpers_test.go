@@ -87,6 +87,16 @@ func newReader(t *testing.T, c cluster) (*uncached.Reader, *fakes) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Whatever a test reads, every LIST must have been a consistent read,
+	// never one the API server's watch cache may answer with a state
+	// older than etcd's.
+	t.Cleanup(func() {
+		for _, a := range append(kube.Actions(), keda.Actions()...) {
+			if la, ok := a.(clienttesting.ListActionImpl); ok && (la.ListOptions.ResourceVersion != "" || la.ListOptions.ResourceVersionMatch != "") {
+				t.Errorf("LIST of %s with resourceVersion %q, resourceVersionMatch %q: want a consistent read", la.GetResource().Resource, la.ListOptions.ResourceVersion, la.ListOptions.ResourceVersionMatch)
+			}
+		}
+	})
 	return r, &fakes{kube: kube, keda: keda, dyn: dyn}
 }
 

@@ -16,9 +16,8 @@ import (
 // contract of each method (in short: "not found" is reported only when
 // the API server said so, any failure is an error).
 type Reader interface {
-	ScaleTarget(ctx context.Context, namespace, name string, gvk schema.GroupVersionKind) (*uncached.Target, error)
-	PodTemplate(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string) (*corev1.PodTemplateSpec, error)
-	ScaledObjectsForTarget(ctx context.Context, namespace, name string) ([]v1alpha1.ScaledObject, bool, error)
+	ScaleTarget(ctx context.Context, namespace, name string, gvk schema.GroupVersionKind, withTemplate bool) (*uncached.Target, error)
+	ScaledObjectsForTarget(ctx context.Context, namespace, name string, keep func(*v1alpha1.ScaledObject) bool) ([]v1alpha1.ScaledObject, bool, error)
 	ScaledObjects(ctx context.Context, namespace string, keep func(*v1alpha1.ScaledObject) bool) ([]v1alpha1.ScaledObject, error)
 	HPAs(ctx context.Context, namespace, labelSelector string, keep func(*autoscalingv2.HorizontalPodAutoscaler) bool) ([]autoscalingv2.HorizontalPodAutoscaler, error)
 	HPA(ctx context.Context, namespace, name string) (*autoscalingv2.HorizontalPodAutoscaler, error)

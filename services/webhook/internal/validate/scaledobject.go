@@ -13,7 +13,6 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -283,7 +282,7 @@ func (v *ScaledObject) checkTarget(ctx context.Context, so *v1alpha1.ScaledObjec
 	desc := describe(gvk, so.Namespace, ref.Name)
 	const field = "spec.scaleTargetRef"
 
-	target, err := v.reader.ScaleTarget(ctx, so.Namespace, ref.Name, gvk)
+	target, err := v.reader.ScaleTarget(ctx, so.Namespace, ref.Name, gvk, needed)
 	if meta.IsNoMatchError(err) {
 		if needed {
 			r.deny(field, "the API server does not serve kind %s (is its CRD installed? are apiVersion and kind right?); cpu and memory triggers need the target to exist", gvkString(gvk))
@@ -310,15 +309,7 @@ func (v *ScaledObject) checkTarget(ctx context.Context, so *v1alpha1.ScaledObjec
 	if !needed {
 		return nil
 	}
-
-	tmpl, err := v.reader.PodTemplate(ctx, target.Mapping.Resource, so.Namespace, ref.Name)
-	if apierrors.IsNotFound(err) {
-		r.deny(field, "%s does not exist; its %s trigger needs it, to check the containers' requests, so create it first", desc, so.Spec.Triggers[resourceTriggers[0]].Type)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
+	tmpl := target.Template
 	if tmpl == nil {
 		r.warn(field, "%s has no spec.template, so the cpu and memory requests of its containers cannot be checked", desc)
 		return nil
@@ -362,18 +353,14 @@ func (v *ScaledObject) checkTarget(ctx context.Context, so *v1alpha1.ScaledObjec
 // an HPA name another ScaledObject uses.
 func (v *ScaledObject) checkOtherScaledObjects(ctx context.Context, so *v1alpha1.ScaledObject, gvk schema.GroupVersionKind, r *report) error {
 	ref := so.Spec.ScaleTargetRef
-	others, _, err := v.reader.ScaledObjectsForTarget(ctx, so.Namespace, ref.Name)
+	others, _, err := v.reader.ScaledObjectsForTarget(ctx, so.Namespace, ref.Name, func(o *v1alpha1.ScaledObject) bool {
+		ogvk, err := o.ScaleTargetGVK()
+		return o.Name != so.Name && err == nil && ogvk.GroupKind() == gvk.GroupKind()
+	})
 	if err != nil {
 		return err
 	}
 	for _, o := range others {
-		if o.Name == so.Name {
-			continue
-		}
-		ogvk, err := o.ScaleTargetGVK()
-		if err != nil || ogvk.GroupKind() != gvk.GroupKind() {
-			continue
-		}
 		deleting := ""
 		if o.DeletionTimestamp != nil {
 			deleting = " (it is being deleted: try again once it is gone)"
@@ -415,12 +402,15 @@ func (v *ScaledObject) checkHPAs(ctx context.Context, so *v1alpha1.ScaledObject,
 		gv, err := schema.ParseGroupVersion(t.APIVersion)
 		return err == nil && t.Name == ref.Name && gv.WithKind(t.Kind).GroupKind() == gvk.GroupKind()
 	}
-	// Two reads whose cost does not grow with the namespace's
+	// Two reads whose answers do not grow with the namespace's
 	// ScaledObjects: the HPA of this ScaledObject's name, and the HPAs no
 	// ScaledObject wrote (the operator labels every HPA it writes with
 	// scaledobject.keda.sh/name; a ScaledObject's HPA on the same target
 	// means a second ScaledObject on it, which checkOtherScaledObjects
-	// denies), filtered by the API server.
+	// denies), filtered by the API server. The GET is not redundant with
+	// the LIST: the HPA of this ScaledObject's name is labelled when
+	// another ScaledObject wrote it, or kept it on delete, so the LIST
+	// does not return it.
 	var (
 		named   *autoscalingv2.HorizontalPodAutoscaler
 		foreign []autoscalingv2.HorizontalPodAutoscaler

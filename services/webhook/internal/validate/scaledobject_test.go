@@ -2,6 +2,8 @@ package validate
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +119,13 @@ func otherSO(name, target string, mods ...func(*v1alpha1.ScaledObject)) *v1alpha
 
 func annotated(h *autoscalingv2.HorizontalPodAutoscaler, k, v string) *autoscalingv2.HorizontalPodAutoscaler {
 	h.Annotations = map[string]string{k: v}
+	return h
+}
+
+// kept is h released by its ScaledObject: no ownerReference, its labels
+// left as they were.
+func kept(h *autoscalingv2.HorizontalPodAutoscaler) *autoscalingv2.HorizontalPodAutoscaler {
+	h.OwnerReferences = nil
 	return h
 }
 
@@ -472,6 +481,27 @@ func TestScaledObjectCreate(t *testing.T) {
 			cluster: cluster{dyn: []runtime.Object{web}, kube: []runtime.Object{hpa("keda-hpa-gone", "web", "gone")}},
 			want:    outcome{noWarnings: true},
 		},
+		// Kept (scaledobject.keda.sh/keep-hpa-on-delete): the operator
+		// removed its ownerReference and left its labels. Under this
+		// ScaledObject's HPA name, the GET of that name finds it.
+		"an HPA kept from a deleted ScaledObject, of this ScaledObject's HPA name": {
+			so:      newSO(),
+			cluster: cluster{dyn: []runtime.Object{web}, kube: []runtime.Object{kept(hpa("keda-hpa-web", "web", "web"))}},
+			want:    outcome{denied: []string{`spec.scaleTargetRef: HPA "keda-hpa-web" already scales Deployment team-a/web and this ScaledObject does not own it`}},
+		},
+		"an HPA kept from a deleted ScaledObject, adopted": {
+			so:      newSO(withAnnotation(v1alpha1.TransferHPAOwnershipAnnotation, "true"), withHPAName("keda-hpa-old")),
+			cluster: cluster{dyn: []runtime.Object{web}, kube: []runtime.Object{kept(hpa("keda-hpa-old", "web", "old"))}},
+			want:    outcome{warnings: []string{`this ScaledObject adopts the existing HPA "keda-hpa-old"`}},
+		},
+		// Under another name it still carries the label, so the read of
+		// HPAs no ScaledObject wrote does not see it: admitted, and the
+		// operator reports HPAOwnedByOther (docs/webhook.md, known gaps).
+		"an HPA kept from a deleted ScaledObject, of another name": {
+			so:      newSO(),
+			cluster: cluster{dyn: []runtime.Object{web}, kube: []runtime.Object{kept(hpa("keda-hpa-old", "web", "old"))}},
+			want:    outcome{noWarnings: true},
+		},
 		"another ScaledObject's HPA of this ScaledObject's HPA name": {
 			so:      newSO(),
 			cluster: cluster{dyn: []runtime.Object{web}, kube: []runtime.Object{hpa(newSO().HPAName(), "other", "other")}},
@@ -592,6 +622,56 @@ func TestScaledObjectCreate(t *testing.T) {
 			warnings, err := validate(t, NewScaledObject(reader), request(t, "scaledobjects", tc.so, nil))
 			check(t, tc.want, warnings, err)
 		})
+	}
+}
+
+// What one admission reads, and how: every LIST is a consistent read
+// (neither resourceVersion nor resourceVersionMatch set), whose answer is
+// taken as it is, with no second LIST of ScaledObjects and no GET of
+// each HPA it selects. The one HPA read by GET is the one of this
+// ScaledObject's HPA name, which the LIST of unlabelled HPAs cannot
+// return when another ScaledObject wrote it.
+func TestScaledObjectReads(t *testing.T) {
+	so := newSO(withTriggers(resourceTrigger("cpu")), withMin(1), withHPAName("custom-hpa"))
+	reader, f := newReader(t, cluster{
+		dyn: []runtime.Object{deployment("web", container("app", nil, nil))},
+		kube: []runtime.Object{
+			hpa("legacy", "web", ""),
+			limitRange(corev1.LimitTypeContainer, nil, cpu("100m")),
+		},
+		keda: []runtime.Object{otherSO("web-old", "web")},
+	})
+	warnings, err := validate(t, NewScaledObject(reader), request(t, "scaledobjects", so, nil))
+	// The conflicts the LISTs found count as they are.
+	check(t, outcome{denied: []string{`already scaled by ScaledObject "web-old"`, `HPA "legacy" already scales Deployment team-a/web`}}, warnings, err)
+
+	var reads []string
+	for _, a := range slices.Concat(f.kube.Actions(), f.keda.Actions(), f.dyn.Actions()) {
+		if r := a.GetResource().Resource; r == "group" || r == "resource" {
+			continue // discovery
+		}
+		switch a := a.(type) {
+		case clienttesting.ListActionImpl:
+			o := a.ListOptions
+			reads = append(reads, fmt.Sprintf("list %s labels=%q fields=%q limit=%d resourceVersion=%q match=%q",
+				a.GetResource().Resource, o.LabelSelector, o.FieldSelector, o.Limit, o.ResourceVersion, o.ResourceVersionMatch))
+		case clienttesting.GetActionImpl:
+			reads = append(reads, strings.TrimSpace(fmt.Sprintf("get %s %s %s", a.GetResource().Resource, a.GetName(), a.GetSubresource())))
+		default:
+			reads = append(reads, a.GetVerb()+" "+a.GetResource().Resource)
+		}
+	}
+	slices.Sort(reads)
+	want := []string{
+		"get deployments web",
+		"get horizontalpodautoscalers custom-hpa",
+		`list horizontalpodautoscalers labels="!scaledobject.keda.sh/name" fields="" limit=500 resourceVersion="" match=""`,
+		`list limitranges labels="" fields="" limit=0 resourceVersion="" match=""`,
+		`list scaledobjects labels="" fields="" limit=500 resourceVersion="" match=""`,
+		`list scaledobjects labels="" fields="spec.scaleTargetRef.name=web" limit=0 resourceVersion="" match=""`,
+	}
+	if !slices.Equal(reads, want) {
+		t.Errorf("reads:\n  %s\nwant:\n  %s", strings.Join(reads, "\n  "), strings.Join(want, "\n  "))
 	}
 }
 
