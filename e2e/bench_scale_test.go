@@ -177,15 +177,42 @@ func benchScale(t *testing.T, p scaleParams) {
 	creation := auditCount(t, c, createStart, allReady.Add(2*time.Second))
 	t.Logf("All %d Ready with HPAs %s after the last create (%s after the first)", n, toReady.Round(time.Millisecond), allReady.Sub(createStart).Round(time.Millisecond))
 
-	// Steady state: every ScaledObject polled at least once more, then a
-	// window with nothing changing.
+	// Steady state: every ScaledObject polled at least once more (its
+	// first poll's Active condition written) and no ScaledObject changed
+	// for quietFor, then the window.
+	const quietFor = 15 * time.Second
 	scaleSleep(ctx, p.settle)
+	for ctx.Err() == nil {
+		w.mu.Lock()
+		quiet := time.Since(w.lastChange)
+		w.mu.Unlock()
+		if quiet >= quietFor {
+			break
+		}
+		if time.Since(allReady) > 15*time.Minute {
+			t.Fatalf("ScaledObjects still changing %s after all were Ready", time.Since(allReady).Round(time.Second))
+		}
+		scaleSleep(ctx, time.Second)
+	}
+	w.mu.Lock()
+	settled := w.lastChange
+	w.mu.Unlock()
 	scrapeBefore := scrapeProcess(ctx, t, op)
 	sourceBefore := source.requests.Load()
 	windowStart := time.Now()
 	w.watchChanges(true)
 	scaleSleep(ctx, p.window)
 	windowEnd := time.Now()
+	if body, err := renewalScrape(ctx, op.Host.Addr.String()); err == nil {
+		var lines []string
+		for _, l := range strings.Split(body, "\n") {
+			if (strings.HasPrefix(l, "workqueue_") && strings.Contains(l, `name="scaledobject"`) && !strings.Contains(l, "_bucket")) ||
+				(strings.HasPrefix(l, "ebb_poller_") && !strings.Contains(l, "_bucket")) {
+				lines = append(lines, l)
+			}
+		}
+		t.Logf("The operator's queue and poller at the end of the steady window:\n%s", strings.Join(lines, "\n"))
+	}
 	changes, changeSamples := w.watchChanges(false)
 	if changes > 0 {
 		t.Logf("%d ScaledObject changes in the steady window; the first:\n%s", changes, strings.Join(changeSamples, "\n"))
@@ -220,6 +247,7 @@ func benchScale(t *testing.T, p scaleParams) {
 	logf("BENCH| scale %d: time to Ready | %d ScaledObjects created in %.1f s; all Ready with their HPAs %.1f s after the last create (%.1f s after the first) |",
 		n, n, lastCreate.Sub(createStart).Seconds(), toReady.Seconds(), allReady.Sub(createStart).Seconds())
 	logf("BENCH| scale %d: Ready over time (from the first create) | %s |", n, strings.Join(curve, ", "))
+	logf("BENCH| scale %d: settled (last status change: every Active condition after its first poll) | %.1f s after the last create |", n, settled.Sub(lastCreate).Seconds())
 	logf("BENCH| scale %d: operator requests while creating | %d (%.2f per ScaledObject): %s |", n, creation.total, float64(creation.total)/float64(n), creation.top(8))
 	logf("BENCH| scale %d: operator requests, steady state | %.2f req/s (%d in %.0f s): %s; source polls %.1f/s (expected %.1f/s) |",
 		n, float64(steady.total)/secs, steady.total, secs, steady.top(8), float64(sourceReqs)/secs, float64(n)/p.pollingInterval.Seconds())
@@ -228,8 +256,8 @@ func benchScale(t *testing.T, p scaleParams) {
 	logf("BENCH| scale %d: activation 0→1, %d sampled | p50 %.1f s, p99 %.1f s, max %.1f s (pollingInterval %s) |",
 		n, samples, pctl(lat, 0.50).Seconds(), pctl(lat, 0.99).Seconds(), lat[len(lat)-1].Seconds(), p.pollingInterval)
 
-	logf("BENCHROW| %d | %.1f s | %.1f s | %.2f | %.2f | %.0f MiB | %.0f MiB | %d | %.3f | %.1f s |",
-		n, lastCreate.Sub(createStart).Seconds(), toReady.Seconds(), float64(creation.total)/float64(n), float64(steady.total)/secs,
+	logf("BENCHROW| %d | %.1f s | %.1f s | %.1f s | %.2f | %.2f | %.0f MiB | %.0f MiB | %d | %.3f | %.1f s |",
+		n, lastCreate.Sub(createStart).Seconds(), toReady.Seconds(), settled.Sub(lastCreate).Seconds(), float64(creation.total)/float64(n), float64(steady.total)/secs,
 		scrapeAfter.rss/(1<<20), scrapeAfter.heapInuse/(1<<20), int(scrapeAfter.goroutines), cpu, pctl(lat, 0.99).Seconds())
 
 	if p.smoke {
@@ -395,9 +423,11 @@ type scaleWatch struct {
 	replicas map[string]int32
 	scaledAt map[string]time.Time
 	last     map[string]v1alpha1.ScaledObjectStatus
-	watching bool
-	changes  int
-	samples  []string
+	// lastChange is when a ScaledObject last changed.
+	lastChange time.Time
+	watching   bool
+	changes    int
+	samples    []string
 }
 
 func newScaleWatch(ctx context.Context, t *testing.T, kube kubernetes.Interface, keda kedaclient.Interface) *scaleWatch {
@@ -466,6 +496,7 @@ func newScaleWatch(ctx context.Context, t *testing.T, kube kubernetes.Interface,
 func (w *scaleWatch) recordChange(so *v1alpha1.ScaledObject) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.lastChange = time.Now()
 	if !w.watching {
 		w.last[so.Name] = so.Status
 		return

@@ -56,8 +56,8 @@ report="docs/benchmarks.md"
   if grep -q 'BENCHROW|' "${out}"; then
     echo "## How cost grows with the number of ScaledObjects"
     echo
-    echo "| ScaledObjects | created in | all Ready with HPAs after the last create | operator requests per new ScaledObject | steady-state operator requests/s | operator RSS | Go heap in use | goroutines | CPU (cores) | activation 0→1 p99 |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| ScaledObjects | created in | all Ready with HPAs, after the last create | settled (last status change), after the last create | operator requests per new ScaledObject | steady-state operator requests/s | operator RSS | Go heap in use | goroutines | CPU (cores) | activation 0→1 p99 |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     grep -o 'BENCHROW| .*' "${out}" | sed 's/^BENCHROW| /| /'
     echo
   fi
