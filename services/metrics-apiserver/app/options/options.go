@@ -27,6 +27,16 @@ const (
 	DefaultHealthBindAddress  = ":8081"
 	DefaultMetricsBindAddress = ":8080"
 	DefaultRequestTimeout     = 10 * time.Second
+	// DefaultHTTP2MaxStreamsPerConnection is what k8s.io/apiserver's
+	// RecommendedOptions give aggregated API servers; the
+	// custom-metrics-apiserver library leaves the generic 100. The
+	// aggregator sends every read of every HPA over one HTTP/2
+	// connection: once 100 handlers are busy (a stall, or reads whose
+	// callers gave up still being answered) further requests queue,
+	// beyond 4 × the limit the connection is closed (ENHANCE_YOUR_CALM),
+	// and the aggregator reconnects, a TLS handshake each time, which
+	// makes an overloaded server slower still.
+	DefaultHTTP2MaxStreamsPerConnection = 1000
 
 	// Disabled, given as a bind address, turns that server off.
 	Disabled = cmdutil.Disabled
@@ -79,6 +89,7 @@ func NewOptions() *Options {
 	// error and never a self-signed stand-in.
 	adapter.SecureServing.ServerCert.CertDirectory = DefaultCertDir
 	adapter.SecureServing.ServerCert.PairName = "tls"
+	adapter.SecureServing.HTTP2MaxStreamsPerConnection = DefaultHTTP2MaxStreamsPerConnection
 	return &Options{
 		Adapter:            adapter,
 		OperatorAddresses:  []string{DefaultOperatorAddress},

@@ -43,6 +43,9 @@ func TestCompleteAndValidate(t *testing.T) {
 				if o.Adapter.SecureServing.BindPort != DefaultSecurePort {
 					t.Errorf("secure port = %d", o.Adapter.SecureServing.BindPort)
 				}
+				if n := o.Adapter.SecureServing.HTTP2MaxStreamsPerConnection; n != DefaultHTTP2MaxStreamsPerConnection {
+					t.Errorf("HTTP/2 streams per connection = %d, want %d", n, DefaultHTTP2MaxStreamsPerConnection)
+				}
 			},
 		},
 		"kubeconfig from the environment feeds delegated auth": {
@@ -59,6 +62,14 @@ func TestCompleteAndValidate(t *testing.T) {
 			check: func(t *testing.T, o *Options) {
 				if o.Adapter.SecureServing.ServerCert.CertKey.CertFile != "/a.crt" {
 					t.Errorf("cert file = %q", o.Adapter.SecureServing.ServerCert.CertKey.CertFile)
+				}
+			},
+		},
+		"HTTP/2 streams per connection from the flag": {
+			args: []string{"--cert-dir=" + good, "--http2-max-streams-per-connection=250"},
+			check: func(t *testing.T, o *Options) {
+				if n := o.Adapter.SecureServing.HTTP2MaxStreamsPerConnection; n != 250 {
+					t.Errorf("HTTP/2 streams per connection = %d, want 250", n)
 				}
 			},
 		},

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	"github.com/ebb-autoscaler/ebb/pkg/apis/keda/v1alpha1"
@@ -44,7 +45,7 @@ type input struct {
 //     (R × target), except with the scalingModifiers behavior, where the
 //     formula still runs with the failing triggers nil and only a nil
 //     result gives fallback.replicas × target.
-func (s *Server) composite(ctx context.Context, so *v1alpha1.ScaledObject, trs []triggers.Trigger, ref string) (*metricsv1.GetMetricsResponse, error) {
+func (s *Server) composite(ctx context.Context, so *v1alpha1.ScaledObject, trs []triggers.Trigger, ref cache.ObjectName) (*metricsv1.GetMetricsResponse, error) {
 	prog, err := s.triggers.Formula(so)
 	if err == nil && prog == nil {
 		err = errors.New("spec.advanced.scalingModifiers.formula is not compiled")

@@ -120,12 +120,13 @@ func (s *Server) getMetrics(ctx context.Context, req *metricsv1.GetMetricsReques
 			return nil, status.Errorf(codes.Unavailable, "the operator cannot serve metrics yet: %v", err)
 		}
 	}
-	ref := req.GetNamespace() + "/" + req.GetScaledObjectName()
+	// ref is formatted only into errors.
+	ref := cache.ObjectName{Namespace: req.GetNamespace(), Name: req.GetScaledObjectName()}
 	so, err := s.lister.ScaledObjects(req.GetNamespace()).Get(req.GetScaledObjectName())
-	if apierrors.IsNotFound(err) {
-		return nil, status.Errorf(codes.NotFound, "ScaledObject %s not found", ref)
-	}
 	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, status.Errorf(codes.NotFound, "ScaledObject %s not found", ref)
+		}
 		return nil, status.Errorf(codes.Internal, "reading ScaledObject %s: %v", ref, err)
 	}
 	trs, err := s.triggers.Scalers(so)
@@ -276,7 +277,7 @@ func pollingInterval(so *v1alpha1.ScaledObject) time.Duration {
 
 // noScalerError is the error for a trigger whose scaler could not be
 // built.
-func noScalerError(tr triggers.Trigger, ref string) error {
+func noScalerError(tr triggers.Trigger, ref cache.ObjectName) error {
 	code := codes.FailedPrecondition
 	if errors.Is(tr.Err, scaler.ErrNotImplemented) {
 		code = codes.Unimplemented
@@ -285,7 +286,7 @@ func noScalerError(tr triggers.Trigger, ref string) error {
 }
 
 // pollError is the error for a failed read of tr.
-func pollError(tr triggers.Trigger, ref string, err error) error {
+func pollError(tr triggers.Trigger, ref cache.ObjectName, err error) error {
 	return status.Errorf(pollErrorCode(err), "trigger %d (%s) of %s: %v", tr.Index, tr.Type, ref, err)
 }
 
@@ -329,21 +330,57 @@ func validate(req *metricsv1.GetMetricsRequest) error {
 	if len(missing) > 0 {
 		return status.Errorf(codes.InvalidArgument, "required fields are empty: %s", strings.Join(missing, ", "))
 	}
+	if selectsOnlyByName(req.GetLabelSelector(), req.GetScaledObjectName()) {
+		return nil
+	}
 	sel, err := labels.Parse(req.GetLabelSelector())
 	if err != nil {
 		return status.Errorf(codes.InvalidArgument, "label_selector %q does not parse: %v", req.GetLabelSelector(), err)
 	}
 	reqs, _ := sel.Requirements()
-	named := labels.Set{v1alpha1.ScaledObjectNameLabel: req.GetScaledObjectName()}
 	for _, r := range reqs {
-		if r.Key() == v1alpha1.ScaledObjectNameLabel && !r.Matches(named) {
+		if r.Key() == v1alpha1.ScaledObjectNameLabel && !r.Matches(labels.Set{v1alpha1.ScaledObjectNameLabel: req.GetScaledObjectName()}) {
 			return status.Errorf(codes.InvalidArgument, "label_selector %q does not select ScaledObject %q", req.GetLabelSelector(), req.GetScaledObjectName())
 		}
 	}
 	return nil
 }
 
-func notFoundMessage(ref, metricName string, trs []triggers.Trigger) string {
+// selectsOnlyByName reports whether selector is empty or exactly
+// "scaledobject.keda.sh/name=<name>" with name a valid label value: the
+// selector of the HPAs ebb writes, which comes with every read. Such a
+// selector passes validate without being parsed: labels.Parse (a lexer,
+// and regular expressions that validate the key and the value) took two
+// thirds of the server's time of a read answered from the cache.
+func selectsOnlyByName(selector, name string) bool {
+	if selector == "" {
+		return true
+	}
+	value, ok := strings.CutPrefix(selector, v1alpha1.ScaledObjectNameLabel+"=")
+	return ok && value == name && isLabelValue(value)
+}
+
+// isLabelValue reports whether v is a non-empty valid label value: at
+// most 63 characters, alphanumerics, '-', '_' and '.', beginning and
+// ending with an alphanumeric. (The empty value is valid too, but never
+// names a ScaledObject.)
+func isLabelValue(v string) bool {
+	if v == "" || len(v) > 63 || !isAlnum(v[0]) || !isAlnum(v[len(v)-1]) {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !isAlnum(c) && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+func notFoundMessage(ref cache.ObjectName, metricName string, trs []triggers.Trigger) string {
 	var names []string
 	for _, t := range trs {
 		if n := t.ExternalMetricName(); n != "" {

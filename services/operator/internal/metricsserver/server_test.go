@@ -16,6 +16,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 	clocktesting "k8s.io/utils/clock/testing"
 
@@ -77,7 +78,7 @@ type fixture struct {
 	mu        sync.Mutex
 }
 
-func newFixture(t *testing.T, opts ...Option) *fixture {
+func newFixture(t testing.TB, opts ...Option) *fixture {
 	t.Helper()
 	f := &fixture{
 		indexer: cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{}),
@@ -107,7 +108,7 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 	return f
 }
 
-func (f *fixture) scaler(t *testing.T, location string) *fakeScaler {
+func (f *fixture) scaler(t testing.TB, location string) *fakeScaler {
 	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -124,7 +125,7 @@ func trigger(location, target string, mt autoscalingv2.MetricTargetType) v1alpha
 	}}
 }
 
-func (f *fixture) addSO(t *testing.T, mutate func(*v1alpha1.ScaledObject), trs ...v1alpha1.ScaleTrigger) *v1alpha1.ScaledObject {
+func (f *fixture) addSO(t testing.TB, mutate func(*v1alpha1.ScaledObject), trs ...v1alpha1.ScaleTrigger) *v1alpha1.ScaledObject {
 	t.Helper()
 	so := &v1alpha1.ScaledObject{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "so", UID: "uid-so", Generation: 1},
@@ -473,4 +474,58 @@ func TestRegisterMetrics(t *testing.T) {
 			t.Errorf("%s: %d series, %v", name, n, err)
 		}
 	}
+}
+
+// TestValidateSelectorFastPath: validate answers the selectors it does
+// not parse (see selectsOnlyByName) as it answers them by parsing.
+func TestValidateSelectorFastPath(t *testing.T) {
+	long := strings.Repeat("a", 64)
+	tests := map[string]struct {
+		name, selector string
+		fast           bool
+	}{
+		"empty":                 {name: "so", selector: "", fast: true},
+		"the HPA's selector":    {name: "so", selector: v1alpha1.ScaledObjectNameLabel + "=so", fast: true},
+		"dots and dashes":       {name: "a.b-c_d", selector: v1alpha1.ScaledObjectNameLabel + "=a.b-c_d", fast: true},
+		"63 characters":         {name: long[:63], selector: v1alpha1.ScaledObjectNameLabel + "=" + long[:63], fast: true},
+		"64 characters":         {name: long, selector: v1alpha1.ScaledObjectNameLabel + "=" + long},
+		"another name":          {name: "so", selector: v1alpha1.ScaledObjectNameLabel + "=other"},
+		"a prefix of the name":  {name: "so", selector: v1alpha1.ScaledObjectNameLabel + "=s"},
+		"double equals":         {name: "so", selector: v1alpha1.ScaledObjectNameLabel + "==so"},
+		"spaces":                {name: "so", selector: v1alpha1.ScaledObjectNameLabel + " = so"},
+		"another label too":     {name: "so", selector: v1alpha1.ScaledObjectNameLabel + "=so,team=a"},
+		"not a label value":     {name: "a b", selector: v1alpha1.ScaledObjectNameLabel + "=a b"},
+		"ends with a dash":      {name: "so-", selector: v1alpha1.ScaledObjectNameLabel + "=so-"},
+		"another key":           {name: "so", selector: "app=so"},
+		"set-based":             {name: "so", selector: v1alpha1.ScaledObjectNameLabel + " in (so)"},
+		"does not parse":        {name: "so", selector: v1alpha1.ScaledObjectNameLabel + " in ("},
+		"key prefix only":       {name: "so", selector: v1alpha1.ScaledObjectNameLabel},
+		"key with equals, none": {name: "so", selector: v1alpha1.ScaledObjectNameLabel + "="},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := selectsOnlyByName(tc.selector, tc.name); got != tc.fast {
+				t.Errorf("selectsOnlyByName(%q, %q) = %v, want %v", tc.selector, tc.name, got, tc.fast)
+			}
+			req := &metricsv1.GetMetricsRequest{Namespace: "ns", ScaledObjectName: tc.name, MetricName: "s0-x", LabelSelector: tc.selector}
+			if got, want := status.Code(validate(req)), status.Code(parsedValidate(req)); got != want {
+				t.Errorf("validate = %v, by parsing %v", got, want)
+			}
+		})
+	}
+}
+
+// parsedValidate is validate's check of the selector, always by parsing.
+func parsedValidate(req *metricsv1.GetMetricsRequest) error {
+	sel, err := labels.Parse(req.GetLabelSelector())
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	reqs, _ := sel.Requirements()
+	for _, r := range reqs {
+		if r.Key() == v1alpha1.ScaledObjectNameLabel && !r.Matches(labels.Set{v1alpha1.ScaledObjectNameLabel: req.GetScaledObjectName()}) {
+			return status.Error(codes.InvalidArgument, "does not select")
+		}
+	}
+	return nil
 }
