@@ -172,6 +172,7 @@ func benchScale(t *testing.T, p scaleParams) {
 		}
 	}
 	curve = append(curve, fmt.Sprintf("%.1fs: %d (all)", allReady.Sub(createStart).Seconds(), n))
+	loadAtReady := loadAverage()
 	profiles.wait()
 	toReady := allReady.Sub(lastCreate)
 	creation := auditCount(t, c, createStart, allReady.Add(2*time.Second))
@@ -244,8 +245,8 @@ func benchScale(t *testing.T, p scaleParams) {
 		}
 		t.Logf(format, args...)
 	}
-	logf("BENCH| scale %d: time to Ready | %d ScaledObjects created in %.1f s; all Ready with their HPAs %.1f s after the last create (%.1f s after the first) |",
-		n, n, lastCreate.Sub(createStart).Seconds(), toReady.Seconds(), allReady.Sub(createStart).Seconds())
+	logf("BENCH| scale %d: time to Ready | %d ScaledObjects created in %.1f s; all Ready with their HPAs %.1f s after the last create (%.1f s after the first); machine load average then %s |",
+		n, n, lastCreate.Sub(createStart).Seconds(), toReady.Seconds(), allReady.Sub(createStart).Seconds(), loadAtReady)
 	logf("BENCH| scale %d: Ready over time (from the first create) | %s |", n, strings.Join(curve, ", "))
 	logf("BENCH| scale %d: settled (last status change: every Active condition after its first poll) | %.1f s after the last create |", n, settled.Sub(lastCreate).Seconds())
 	logf("BENCH| scale %d: operator requests while creating | %d (%.2f per ScaledObject): %s |", n, creation.total, float64(creation.total)/float64(n), creation.top(8))
@@ -738,4 +739,17 @@ func startProfile(ctx context.Context, t *testing.T, pod *cluster.Pod, n int, na
 		t.Logf("Saved the operator's %s profile: %s", name, path)
 	}()
 	return p
+}
+
+// loadAverage returns the machine's 1- and 5-minute load averages.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return "unknown"
+	}
+	return f[0] + " (1 min), " + f[1] + " (5 min)"
 }

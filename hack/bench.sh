@@ -11,6 +11,8 @@
 #   EBB_BENCH_SCALE=100,1000 make bench     # the scale benchmark's sizes
 #   EBB_BENCH_OBJECTS=10000 make bench      # the webhook benchmark's sizes
 #   EBB_BENCH_RUN='^TestBenchScale$' make bench   # one e2e benchmark
+#   hack/bench.sh --from LOG...   # the report from saved e2e benchmark logs
+#                                 # (go test -v output), without running them
 #
 # Figures depend on the machine and on what else runs on it; the report
 # records both. CI does not run this (make test runs each benchmark once at
@@ -28,8 +30,17 @@ trap 'rm -f "${out}" "${gobench}"' EXIT
 
 run="${EBB_BENCH_RUN:-^TestBench}"
 started="$(date +%s)"
-EBB_BENCH=1 go test -C e2e -run "${run}" -v -count=1 -timeout 180m . 2>&1 | tee "${out}"
-e2e_status="${PIPESTATUS[0]}"
+from=""
+if [[ "${1:-}" == "--from" ]]; then
+  shift
+  from="$*"
+  [[ $# -gt 0 ]] || { echo "usage: hack/bench.sh --from LOG..." >&2; exit 2; }
+  cat "$@" > "${out}"
+  e2e_status=0
+else
+  EBB_BENCH=1 go test -C e2e -run "${run}" -v -count=1 -timeout 180m . 2>&1 | tee "${out}"
+  e2e_status="${PIPESTATUS[0]}"
+fi
 
 echo ">> Go benchmarks"
 {
@@ -48,7 +59,11 @@ report="docs/benchmarks.md"
   echo "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go version | cut -d' ' -f3), Linux $(uname -r);"
   echo "the local cluster of e2e/cluster: etcd 3.6, kube-apiserver and kube-controller-manager v1.36.3"
   echo "(HPA controller at its default 15 s sync period in the scale benchmark), no kubelet but ebb's node agent where pods must run."
-  echo "Each figure is one run; other work may have shared the machine (load average at the end: ${load}; the run took ${elapsed} s)."
+  if [[ -n "${from}" ]]; then
+    echo "Each figure is one run; other work shared the machine during the e2e runs (their load average is in each line where it matters)."
+  else
+    echo "Each figure is one run; other work may have shared the machine (load average at the end: ${load}; the run took ${elapsed} s)."
+  fi
   echo
   echo "What the figures mean, how they are taken, and KEDA's figures on the same kind of"
   echo "machine for comparison: [benchmarks-method.md](benchmarks-method.md)."
